@@ -1,0 +1,296 @@
+"""Amortized Q-Learning agent (Van de Wiele, Warde-Farley, Mnih & Mnih, 2020, arXiv 2001.08116).
+
+One train step updates the critic and the proposal:
+
+    a*(s')   = search(Q_choose, s')          Q_choose = Q_target, or Q_online with double_q
+    y        = c r^(n) + gamma^n d^(n) min_i Q_target_i(s', a*(s'))   (i over 1 or 2 critics)
+    L_Q      = mean huber(y - Q_i(s, a))                              (summed over the critics)
+    a*(s)    = search(Q_online, s)
+    L_mu     = mean [ -log mu(a*(s) | s) - lambda H(mu(. | s)) ]
+
+The search is what separates the methods: the amortized search (N proposal + M uniform
+samples) is AQL; a uniform search without a proposal is UniformQL; CEM with clipped double-Q is
+QT-Opt; exhaustive enumeration is an exact-max DQN. The proposal reads the critic's state
+embedding with the gradient stopped: the shared torso is trained by the critic loss only.
+"""
+
+from typing import Callable, NamedTuple, Optional
+
+import gin
+import tensorflow as tf
+from tf_agents.agents import data_converter
+from tf_agents.agents import tf_agent
+from tf_agents.policies import epsilon_greedy_policy
+from tf_agents.typing import types
+from tf_agents.utils import common
+from tf_agents.utils import eager_utils
+
+from tf_aql.agents import losses
+from tf_aql.networks.critic_network import CriticNetwork
+from tf_aql.policies.search_policy import ProposalPolicy, SearchPolicy
+from tf_aql.search.base import ActionSearch
+
+COLLECT_MODES = ('epsilon_greedy', 'proposal')
+
+
+class AqlLossInfo(NamedTuple):
+  """Extras of the agent's `LossInfo` (all scalars, averaged over the batch).
+
+  Attributes:
+    critic_loss: L_Q, summed over the critics.
+    proposal_loss: L_mu (0 without a proposal).
+    proposal_entropy: the estimate of H(mu(.|s)) (0 without a proposal).
+    mean_best_q: mean of Q(s, a*(s)) found by the search at s.
+    best_from_proposal: fraction of states whose best candidate came from the proposal rather
+      than the uniform set; near 0 means the proposal is not helping the search.
+    mean_td_target: mean of the TD targets y.
+  """
+  critic_loss: tf.Tensor
+  proposal_loss: tf.Tensor
+  proposal_entropy: tf.Tensor
+  mean_best_q: tf.Tensor
+  best_from_proposal: tf.Tensor
+  mean_td_target: tf.Tensor
+
+
+@gin.configurable
+class AqlAgent(tf_agent.TFAgent):
+  """Q-learning with an action search; AQL when the search uses a learned proposal."""
+
+  def __init__(self,
+               time_step_spec: types.TimeStep,
+               action_spec: types.BoundedTensorSpec,
+               critic_network: CriticNetwork,
+               search: ActionSearch,
+               optimizer: types.Optimizer,
+               proposal_network: Optional[tf.Module] = None,
+               proposal_optimizer: Optional[types.Optimizer] = None,
+               proposal_entropy_weight: types.Float = 0.01,
+               collect_mode: str = 'epsilon_greedy',
+               epsilon_greedy: types.Float = 0.1,
+               gamma: types.Float = 0.99,
+               n_step_update: int = 1,
+               target_update_tau: types.Float = 1.0,
+               target_update_period: int = 100,
+               double_q: bool = False,
+               clipped_double_q: bool = False,
+               td_errors_loss_fn: Callable = common.element_wise_huber_loss,
+               reward_scale_factor: types.Float = 1.0,
+               gradient_clipping: Optional[types.Float] = None,
+               debug_summaries: bool = False,
+               summarize_grads_and_vars: bool = False,
+               train_step_counter: Optional[tf.Variable] = None,
+               name: Optional[str] = None):
+    """Creates the agent.
+
+    Args:
+      time_step_spec: the environment's `TimeStep` spec.
+      action_spec: one bounded action spec (see `tf_aql.action_space`).
+      critic_network: a `CriticNetwork` for `(observation_spec, action_spec)`.
+      search: the `ActionSearch` used to act and to build the targets.
+      optimizer: optimizer of the critic(s).
+      proposal_network: the proposal `mu(a|s)` on the critic's embedding; required by searches
+        that use a proposal, trained whenever given.
+      proposal_optimizer: optimizer of the proposal; defaults to `optimizer`.
+      proposal_entropy_weight: lambda, the weight of the proposal's entropy bonus.
+      collect_mode: 'epsilon_greedy' (the greedy search with epsilon uniform actions) or
+        'proposal' (sample one action from the proposal).
+      epsilon_greedy: probability of a uniform random action in the collection policy.
+      gamma: discount factor.
+      n_step_update: n of the n-step return; trajectories have n + 1 frames.
+      target_update_tau: Polyak factor of the target update (1.0 copies).
+      target_update_period: train steps between target updates.
+      double_q: choose a*(s') with the online critic, evaluate it with the target.
+      clipped_double_q: train two critics and bootstrap from the min of their targets.
+      td_errors_loss_fn: element-wise loss(targets, predictions) -> [B].
+      reward_scale_factor: multiplies rewards.
+      gradient_clipping: global-norm clip of the gradients, or None.
+      debug_summaries: write extra summaries.
+      summarize_grads_and_vars: write gradient and variable summaries.
+      train_step_counter: optional step counter variable.
+      name: agent name.
+    """
+    tf.Module.__init__(self, name=name)
+    self._check_arguments(search, proposal_network, collect_mode, n_step_update)
+    self._search = search
+    self._action_space = search.action_space
+    self._setup_networks(time_step_spec, action_spec, critic_network, proposal_network,
+                         clipped_double_q)
+    self._optimizer = optimizer
+    self._proposal_optimizer = proposal_optimizer or optimizer
+    self._proposal_entropy_weight = proposal_entropy_weight
+    self._gamma = gamma
+    self._n_step_update = n_step_update
+    self._double_q = double_q
+    self._td_errors_loss_fn = td_errors_loss_fn
+    self._reward_scale_factor = reward_scale_factor
+    self._gradient_clipping = gradient_clipping
+    self._update_target = self._get_target_updater(target_update_tau, target_update_period)
+    policy = SearchPolicy(time_step_spec, action_spec, critic_network, search, proposal_network)
+    collect_policy = self._setup_collect_policy(policy, collect_mode, epsilon_greedy)
+    super().__init__(time_step_spec, action_spec, policy, collect_policy,
+                     train_sequence_length=n_step_update + 1,
+                     debug_summaries=debug_summaries,
+                     summarize_grads_and_vars=summarize_grads_and_vars,
+                     train_step_counter=train_step_counter)
+    self._as_transition = data_converter.AsNStepTransition(
+        self.data_context, gamma=gamma, n=n_step_update)
+
+  # --- setup --------------------------------------------------------------------------------
+
+  @staticmethod
+  def _check_arguments(search, proposal_network, collect_mode, n_step_update) -> None:
+    if search.uses_proposal and proposal_network is None:
+      raise ValueError(f'{type(search).__name__} samples from a proposal, but the agent has no '
+                       'proposal_network; bind AqlAgent.proposal_network or use a search '
+                       'without a proposal (uniform, CEM, exhaustive).')
+    if collect_mode not in COLLECT_MODES:
+      raise ValueError(f'Unknown collect_mode {collect_mode!r}; use one of {COLLECT_MODES}.')
+    if collect_mode == 'proposal' and proposal_network is None:
+      raise ValueError("collect_mode='proposal' needs a proposal_network.")
+    if n_step_update < 1:
+      raise ValueError(f'n_step_update must be >= 1, got {n_step_update}.')
+
+  def _setup_networks(self, time_step_spec, action_spec, critic_network, proposal_network,
+                      clipped_double_q) -> None:
+    """Creates variables, the optional second critic and the target critics."""
+    critic_input_spec = (time_step_spec.observation, action_spec)
+    self._critic_networks = [critic_network]
+    if clipped_double_q:
+      self._critic_networks.append(critic_network.copy(name='CriticNetwork2'))
+    self._target_critic_networks = []
+    for i, critic in enumerate(self._critic_networks):
+      critic.create_variables(critic_input_spec)
+      self._target_critic_networks.append(common.maybe_copy_target_network_with_checks(
+          critic, None, input_spec=critic_input_spec, name=f'TargetCriticNetwork{i + 1}'))
+    self._proposal_network = proposal_network
+    if proposal_network is not None:
+      proposal_network.create_variables()
+
+  def _setup_collect_policy(self, policy, collect_mode, epsilon_greedy):
+    if collect_mode == 'proposal':
+      return ProposalPolicy(policy.time_step_spec, policy.action_spec,
+                            self._critic_networks[0], self._proposal_network)
+    return epsilon_greedy_policy.EpsilonGreedyPolicy(policy, epsilon=epsilon_greedy)
+
+  def _get_target_updater(self, tau: types.Float, period: int) -> Callable:
+    """Polyak (tau < 1) or periodic copy (tau = 1) of every critic into its target."""
+    def update():
+      ops = [common.soft_variables_update(online.variables, target.variables, tau,
+                                          tau_non_trainable=1.0)
+             for online, target in zip(self._critic_networks, self._target_critic_networks)]
+      return tf.group(*ops)
+    return common.Periodically(update, period, 'periodic_update_targets')
+
+  def _initialize(self):
+    for online, target in zip(self._critic_networks, self._target_critic_networks):
+      common.soft_variables_update(online.variables, target.variables, tau=1.0)
+
+  @property
+  def critic_network(self) -> CriticNetwork:
+    return self._critic_networks[0]
+
+  @property
+  def proposal_network(self) -> Optional[tf.Module]:
+    return self._proposal_network
+
+  @property
+  def search(self) -> ActionSearch:
+    return self._search
+
+  # --- training -----------------------------------------------------------------------------
+
+  def _train(self, experience, weights):
+    critic_variables = [v for c in self._critic_networks for v in c.trainable_variables]
+    proposal_variables = (list(self._proposal_network.trainable_variables)
+                          if self._proposal_network is not None else [])
+    with tf.GradientTape() as tape:
+      loss_info = self._loss(experience, weights=weights, training=True)
+    tf.debugging.check_numerics(loss_info.loss, 'AQL loss is inf or nan')
+    gradients = tape.gradient(loss_info.loss, critic_variables + proposal_variables)
+    grads_and_vars = list(zip(gradients, critic_variables + proposal_variables))
+    if self._gradient_clipping is not None:
+      grads_and_vars = eager_utils.clip_gradient_norms(grads_and_vars, self._gradient_clipping)
+    if self._summarize_grads_and_vars:
+      eager_utils.add_variables_summaries(grads_and_vars, self.train_step_counter)
+      eager_utils.add_gradients_summaries(grads_and_vars, self.train_step_counter)
+    num_critic = len(critic_variables)
+    self._optimizer.apply_gradients(grads_and_vars[:num_critic])
+    if proposal_variables:
+      self._proposal_optimizer.apply_gradients(grads_and_vars[num_critic:])
+    self.train_step_counter.assign_add(1)
+    self._update_target()
+    return loss_info
+
+  def _loss(self, experience, weights=None, training=False):
+    """Critic and proposal losses on trajectories [B, n+1, ...]; returns `LossInfo`."""
+    valid_mask = losses.boundary_mask(experience.step_type)  # [B]
+    time_steps, policy_steps, next_time_steps = self._as_transition(experience)
+    actions = self._action_space.from_spec(policy_steps.action)[:, tf.newaxis, :]  # [B, 1, D]
+
+    with tf.name_scope('critic_loss'):
+      next_q_values = self._next_q_values(next_time_steps)  # [B]
+      targets = losses.td_targets(next_time_steps.reward, next_time_steps.discount,
+                                  next_q_values, self._reward_scale_factor, self._gamma)
+      critic_loss = 0.0
+      state_embedding = None
+      for critic in self._critic_networks:
+        embedding = critic.embed(time_steps.observation, time_steps.step_type, training)
+        state_embedding = embedding if state_embedding is None else state_embedding
+        q_values = critic.score(embedding, actions, training)[:, 0]  # [B]
+        critic_loss += losses.critic_loss(q_values, targets, valid_mask,
+                                          self._td_errors_loss_fn, weights)
+
+    with tf.name_scope('proposal_loss'):
+      proposal_loss, proposal_entropy, best = self._proposal_loss(state_embedding)
+
+    total_loss = critic_loss + proposal_loss
+    extra = AqlLossInfo(
+        critic_loss=critic_loss, proposal_loss=proposal_loss,
+        proposal_entropy=proposal_entropy,
+        mean_best_q=tf.reduce_mean(best.best_q_values),
+        best_from_proposal=tf.reduce_mean(best.from_proposal),
+        mean_td_target=tf.reduce_mean(targets))
+    self._summarize(extra)
+    return tf_agent.LossInfo(total_loss, extra)
+
+  def _next_q_values(self, next_time_steps) -> tf.Tensor:
+    """min_i Q_target_i(s', a*(s')) with a*(s') from the search; [B], no gradient."""
+    observation, step_type = next_time_steps.observation, next_time_steps.step_type
+    target_embeddings = [t.embed(observation, step_type) for t in self._target_critic_networks]
+    chooser, chooser_embedding = self._target_critic_networks[0], target_embeddings[0]
+    if self._double_q or self._search.uses_proposal:
+      online_embedding = self._critic_networks[0].embed(observation, step_type)
+    if self._double_q:
+      chooser, chooser_embedding = self._critic_networks[0], online_embedding
+    proposal = None
+    if self._search.uses_proposal:
+      proposal, _ = self._proposal_network(online_embedding)
+    best = self._search(lambda c: chooser.score(chooser_embedding, c),
+                        tf.shape(chooser_embedding)[0], proposal=proposal)
+    best_actions = best.best_actions[:, tf.newaxis, :]  # [B, 1, D]
+    values = [t.score(e, best_actions)[:, 0]
+              for t, e in zip(self._target_critic_networks, target_embeddings)]
+    return tf.stop_gradient(tf.reduce_min(tf.stack(values, axis=0), axis=0))
+
+  def _proposal_loss(self, state_embedding: tf.Tensor):
+    """L_mu at the sampled states; also returns the search result a*(s)."""
+    embedding = tf.stop_gradient(state_embedding)  # [B, E]; the torso learns from L_Q only
+    critic = self._critic_networks[0]
+    proposal = None
+    if self._proposal_network is not None:
+      proposal, _ = self._proposal_network(embedding, training=True)
+    best = self._search(lambda c: critic.score(embedding, c), tf.shape(embedding)[0],
+                        proposal=proposal)
+    if proposal is None:
+      return tf.constant(0.0), tf.constant(0.0), best
+    best_actions = tf.stop_gradient(best.best_actions)  # [B, D]
+    entropies = proposal.entropy()  # [B]
+    loss = losses.proposal_loss(proposal.log_prob(best_actions), entropies,
+                                self._proposal_entropy_weight)
+    return loss, tf.reduce_mean(entropies), best
+
+  def _summarize(self, extra: AqlLossInfo) -> None:
+    for field, value in extra._asdict().items():
+      tf.summary.scalar(name=f'losses/{field}', data=value,
+                                  step=self.train_step_counter)

@@ -1,0 +1,11 @@
+"""Environments: the gymnasium suite, Box discretization and the synthetic chain tasks.
+
+Importing this package registers the synthetic task ids with gymnasium.
+"""
+
+from tf_aql.environments import synthetic  # Registers the synthetic ids.
+from tf_aql.environments.discretize import DiscretizeBoxAction
+from tf_aql.environments.suite_gymnasium import GymnasiumEnvironment
+from tf_aql.environments.suite_gymnasium import load
+
+__all__ = ['DiscretizeBoxAction', 'GymnasiumEnvironment', 'load', 'synthetic']

@@ -1,0 +1,92 @@
+"""Policies that act with an action search over a state-action critic.
+
+Greedy acting in AQL (Van de Wiele et al., 2020, arXiv 2001.08116) is the amortized argmax
+`a*(s) = argmax_{a in P(s) u U} Q(s, a)`, with P(s) ~ mu(.|s) (N samples) and U uniform
+(M samples). `SearchPolicy` emits that argmax for any `ActionSearch`; `ProposalPolicy` samples
+one action from the proposal `mu(.|s)` (an exploring collection policy). Both use TF ops only,
+so `PolicySaver` exports them and a plain `tf.saved_model.load` runs them.
+"""
+
+from typing import Optional
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tf_agents.policies import tf_policy
+from tf_agents.trajectories import policy_step
+from tf_agents.typing import types
+
+from tf_aql.networks.critic_network import CriticNetwork
+from tf_aql.search.base import ActionSearch, SearchResult
+
+
+def search_argmax(search: ActionSearch, critic: CriticNetwork,
+                  state_embedding: tf.Tensor,
+                  proposal_network: Optional[tf.Module] = None) -> SearchResult:
+  """Runs `search` with `critic` on states already embedded by `critic.embed`.
+
+  Args:
+    search: the action search.
+    critic: scores candidates with `critic.score(state_embedding, candidates)`.
+    state_embedding: [B, E].
+    proposal_network: maps the (gradient-stopped) embedding to `mu(.|s)`; used only when the
+      search needs a proposal.
+
+  Returns:
+    The `SearchResult` (best_actions [B, D], best_q_values [B], from_proposal [B]).
+  """
+  proposal = None
+  if search.uses_proposal:
+    proposal, _ = proposal_network(tf.stop_gradient(state_embedding))
+  return search(lambda candidates: critic.score(state_embedding, candidates),
+                tf.shape(state_embedding)[0], proposal=proposal)
+
+
+class SearchPolicy(tf_policy.TFPolicy):
+  """Greedy policy: the action search's argmax of the critic."""
+
+  def __init__(self, time_step_spec: types.TimeStep, action_spec: types.NestedTensorSpec,
+               critic_network: CriticNetwork, search: ActionSearch,
+               proposal_network: Optional[tf.Module] = None, name: Optional[str] = None):
+    if search.uses_proposal and proposal_network is None:
+      raise ValueError(f'{type(search).__name__} needs a proposal network; pass one to the '
+                       'policy or choose a search without a proposal.')
+    self._critic_network = critic_network
+    self._proposal_network = proposal_network
+    self._search = search
+    super().__init__(time_step_spec, action_spec, name=name)
+
+  def _variables(self):
+    variables = list(self._critic_network.variables)
+    if self._proposal_network is not None:
+      variables += list(self._proposal_network.variables)
+    return variables
+
+  def _distribution(self, time_step, policy_state):
+    state_embedding = self._critic_network.embed(time_step.observation,
+                                                 step_type=time_step.step_type)
+    result = search_argmax(self._search, self._critic_network, state_embedding,
+                           self._proposal_network)
+    actions = self._search.action_space.to_spec(result.best_actions)
+    return policy_step.PolicyStep(tfp.distributions.Deterministic(loc=actions), policy_state)
+
+
+class ProposalPolicy(tf_policy.TFPolicy):
+  """Exploring policy: one action sampled from the proposal `mu(.|s)`."""
+
+  def __init__(self, time_step_spec: types.TimeStep, action_spec: types.NestedTensorSpec,
+               critic_network: CriticNetwork, proposal_network: tf.Module,
+               name: Optional[str] = None):
+    self._critic_network = critic_network
+    self._proposal_network = proposal_network
+    super().__init__(time_step_spec, action_spec, name=name)
+
+  def _variables(self):
+    return list(self._critic_network.variables) + list(self._proposal_network.variables)
+
+  def _distribution(self, time_step, policy_state):
+    state_embedding = self._critic_network.embed(time_step.observation,
+                                                 step_type=time_step.step_type)
+    proposal, _ = self._proposal_network(state_embedding)
+    actions = proposal.sample()  # [B, D]
+    actions = self._critic_network.action_space.to_spec(actions)
+    return policy_step.PolicyStep(tfp.distributions.Deterministic(loc=actions), policy_state)
