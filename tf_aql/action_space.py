@@ -21,8 +21,10 @@ import tensorflow as tf
 from tf_agents.specs import tensor_spec
 from tf_agents.typing import types
 
+from tf_aql.errors import TfAqlError
 
-class UnsupportedActionSpecError(ValueError):
+
+class UnsupportedActionSpecError(TfAqlError, ValueError):
   """The action spec is not a bounded scalar or vector spec tf_aql can search over."""
 
 

@@ -60,12 +60,12 @@ class DiscretizeBoxAction(gymnasium.ActionWrapper):
 
 def _check_box(space: gymnasium.Space) -> gymnasium.spaces.Box:
   """Returns `space` if it is a bounded Box of shape () or [D], else raises."""
-  supported = 'discretize_bins needs a bounded Box action space of shape () or [D]'
-  if not isinstance(space, gymnasium.spaces.Box):
-    raise UnsupportedActionSpecError(f'Cannot discretize the action space {space!r}; {supported}.')
-  if len(space.shape) > 1 or not np.all(np.isfinite(space.low)) or not np.all(
-      np.isfinite(space.high)):
-    raise UnsupportedActionSpecError(f'Cannot discretize the action space {space!r}; {supported}.')
+  if (not isinstance(space, gymnasium.spaces.Box) or len(space.shape) > 1 or
+      not np.all(np.isfinite(space.low)) or not np.all(np.isfinite(space.high))):
+    space_repr = ' '.join(repr(space).split())  # On one line.
+    raise UnsupportedActionSpecError(
+        f'Cannot discretize the action space {space_repr}; discretize_bins needs a bounded Box '
+        'action space of shape () or [D].')
   return space
 
 

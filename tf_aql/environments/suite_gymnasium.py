@@ -63,10 +63,10 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
 
   # --- specs ------------------------------------------------------------------------------
 
-  def observation_spec(self) -> types.ArraySpec:
+  def observation_spec(self) -> array_spec.ArraySpec:
     return self._observation_spec
 
-  def action_spec(self) -> types.BoundedArraySpec:
+  def action_spec(self) -> array_spec.BoundedArraySpec:
     return self._action_spec
 
   # --- passthroughs -----------------------------------------------------------------------
@@ -171,7 +171,13 @@ def _box_action_spec(space: gymnasium.spaces.Box) -> array_spec.BoundedArraySpec
 
 
 def _unsupported_action_space(space: gymnasium.Space) -> UnsupportedActionSpecError:
-  return UnsupportedActionSpecError(f'Unsupported action space {space!r}; {_SUPPORTED_ACTIONS}.')
+  return UnsupportedActionSpecError(
+      f'Unsupported action space {describe_space(space)}; {_SUPPORTED_ACTIONS}.')
+
+
+def describe_space(space: gymnasium.Space) -> str:
+  """The repr of `space` on one line (numpy prints matrices over several)."""
+  return ' '.join(repr(space).split())
 
 
 def observation_spec_from_space(space: gymnasium.Space) -> array_spec.ArraySpec:
@@ -194,7 +200,8 @@ def observation_spec_from_space(space: gymnasium.Space) -> array_spec.ArraySpec:
     start = int(space.start)
     return array_spec.BoundedArraySpec(
         (), np.int64, minimum=start, maximum=start + int(space.n) - 1, name='observation')
-  raise ValueError(f'Unsupported observation space {space!r}; {_SUPPORTED_OBSERVATIONS}.')
+  raise ValueError(
+      f'Unsupported observation space {describe_space(space)}; {_SUPPORTED_OBSERVATIONS}.')
 
 
 @gin.configurable

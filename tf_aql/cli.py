@@ -1,0 +1,62 @@
+"""What the entry points share: quiet logs, strict gin parsing, one-line user errors."""
+
+import os
+import sys
+from typing import Callable, Sequence
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import gin  # pylint: disable=g-import-not-at-top
+
+from tf_aql.errors import TfAqlError
+
+
+class GinConfigError(TfAqlError):
+  """A gin file or binding is unknown, misspelled or malformed."""
+
+
+def register_configurables() -> None:
+  """Imports every module that defines gin configurables, so gin files can name them."""
+  # pylint: disable=g-import-not-at-top,unused-import
+  import tf_aql.builders
+  import tf_aql.environments
+  import tf_aql.search
+  import tf_aql.train_loop
+
+
+def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
+  """Parses gin strictly: an unknown configurable or parameter is an error naming it."""
+  register_configurables()
+  for path in gin_files:
+    if not os.path.exists(path):
+      raise GinConfigError(f'Gin file {path} does not exist (paths are relative to the current '
+                           'directory; the shipped ones are under gin/).')
+  try:
+    gin.parse_config_files_and_bindings(gin_files, gin_bindings, skip_unknown=False,
+                                        finalize_config=False)
+  except (ValueError, SyntaxError, KeyError, ImportError) as error:
+    message = ' '.join(str(error).split())
+    raise GinConfigError(f'Bad gin configuration: {message}. Check the spelling against '
+                         'docs/CONFIG.md or gin/base.gin.') from None
+
+
+def train_eval_from_gin(root_dir: str, gin_files: Sequence[str],
+                        gin_bindings: Sequence[str]) -> None:
+  parse_gin(gin_files, gin_bindings)
+  from tf_aql.train_loop import train_eval  # pylint: disable=g-import-not-at-top
+  row = train_eval(root_dir)
+  print(f'Done: {row.get("env_steps")} env steps, average_return={row.get("average_return")}; '
+        f'run folder {os.path.abspath(root_dir)}')
+
+
+def run_user_command(command: Callable[[], None]) -> None:
+  """Runs `command`; a `TfAqlError` prints one line to stderr and exits with status 2."""
+  try:
+    command()
+  except TfAqlError as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(2)
+  except KeyboardInterrupt:
+    print('Interrupted; run the same command again to resume from the last checkpoint.',
+          file=sys.stderr)
+    sys.exit(130)

@@ -1,0 +1,5 @@
+"""Errors a user can act on. Entry points print their message in one line, without a trace."""
+
+
+class TfAqlError(Exception):
+  """Base class of tf_aql's user-facing errors: the message says what is wrong and what to do."""

@@ -1,0 +1,135 @@
+"""The run folder: where a training run keeps everything, and how it resumes.
+
+    <root_dir>/
+      operative_config.gin     gin values the run used
+      checkpoints/             agent, optimizers, train_step, env_step, wall time
+      replay/                  Reverb checkpoints of the replay table
+      policies/greedy/         SavedModel of the greedy policy (plain tf.saved_model.load runs it)
+      policies/collect/        SavedModel of the collection policy
+      train/, eval/            TensorBoard summaries
+      eval_metrics.jsonl       one JSON object per evaluation
+
+Every file is written next to its final name and renamed into place, so a run killed at any
+moment leaves either the old or the new version, never half of one.
+"""
+
+import json
+import os
+import shutil
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+from tf_agents.policies import policy_saver
+
+from tf_aql.errors import TfAqlError
+
+
+class RunFolderError(TfAqlError):
+  """The run folder cannot be used (for example a checkpoint that does not restore)."""
+
+
+class RunFolder:
+  """Paths of one run and the atomic writes into it."""
+
+  def __init__(self, root_dir: str):
+    self.root_dir = os.path.abspath(os.path.expanduser(root_dir))
+
+  def path(self, *parts: str) -> str:
+    return os.path.join(self.root_dir, *parts)
+
+  @property
+  def checkpoint_dir(self) -> str:
+    return self.path('checkpoints')
+
+  @property
+  def replay_dir(self) -> str:
+    return self.path('replay')
+
+  @property
+  def eval_metrics_path(self) -> str:
+    return self.path('eval_metrics.jsonl')
+
+  def create(self) -> None:
+    os.makedirs(self.root_dir, exist_ok=True)
+
+  def write_text(self, name: str, text: str) -> None:
+    """Writes `<root_dir>/<name>` atomically."""
+    target = self.path(name)
+    with open(target + '.tmp', 'w') as f:
+      f.write(text)
+    os.replace(target + '.tmp', target)
+
+  # --- eval_metrics.jsonl ---------------------------------------------------------------
+
+  def read_eval_metrics(self) -> List[Dict]:
+    if not os.path.exists(self.eval_metrics_path):
+      return []
+    with open(self.eval_metrics_path) as f:
+      return [json.loads(line) for line in f if line.strip()]
+
+  def append_eval_metrics(self, row: Dict) -> None:
+    with open(self.eval_metrics_path, 'a') as f:
+      f.write(json.dumps(row) + '\n')
+      f.flush()
+      os.fsync(f.fileno())
+
+  def trim_eval_metrics(self, max_env_steps: Optional[int]) -> None:
+    """Keeps the rows with env_steps <= max_env_steps (all rows are dropped when None).
+
+    A resumed run restarts from its last checkpoint, so evaluations written after it are
+    dropped and written again, never counted twice.
+    """
+    rows = [] if max_env_steps is None else [
+        r for r in self.read_eval_metrics() if r['env_steps'] <= max_env_steps]
+    self.write_text('eval_metrics.jsonl', ''.join(json.dumps(r) + '\n' for r in rows))
+
+  # --- policies ---------------------------------------------------------------------------
+
+  def export_policy(self, saver: policy_saver.PolicySaver, name: str) -> str:
+    """Saves a SavedModel to `policies/<name>`, replacing the previous one atomically."""
+    target = self.path('policies', name)
+    staging = target + '.staging'
+    shutil.rmtree(staging, ignore_errors=True)
+    saver.save(staging)
+    old = target + '.old'
+    shutil.rmtree(old, ignore_errors=True)
+    if os.path.exists(target):
+      os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+class Checkpoint:
+  """tf.train checkpoints of the agent and the run's counters, restored strictly."""
+
+  def __init__(self, directory: str, max_to_keep: int = 2, **objects: tf.Module):
+    self._directory = directory
+    self._checkpoint = tf.train.Checkpoint(**objects)
+    self._manager = tf.train.CheckpointManager(self._checkpoint, directory, max_to_keep)
+
+  @property
+  def exists(self) -> bool:
+    return self._manager.latest_checkpoint is not None
+
+  def restore(self) -> bool:
+    """Restores the latest checkpoint; returns False when there is none.
+
+    Raises:
+      RunFolderError: the checkpoint is unreadable or belongs to another configuration.
+    """
+    latest = self._manager.latest_checkpoint
+    if latest is None:
+      return False
+    try:
+      self._checkpoint.restore(latest).assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError, AssertionError) as error:
+      reason = str(error).strip().splitlines()[0][:300]
+      raise RunFolderError(
+          f'Could not restore the checkpoint {latest} ({reason}). It is damaged or was written '
+          'with other networks or gin settings: resume with the original gin files, or use a '
+          'new --root_dir.') from None
+    return True
+
+  def save(self, step: int) -> str:
+    return self._manager.save(checkpoint_number=step)
