@@ -97,7 +97,7 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
 
   # --- samples lie in the space ------------------------------------------------------------
 
-  @parameterized.parameters(True, False)
+  @parameterized.named_parameters(('autoregressive', True), ('factorized', False))
   def test_discrete_samples_never_take_masked_values(self, autoregressive):
     num_values = [2, 5, 3]
     net = _make(_multi_discrete(num_values), autoregressive)
@@ -114,7 +114,7 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
     for d, n in enumerate(num_values):
       self.assertCountEqual(np.unique(samples[..., d]), range(n))  # every valid value, no other
 
-  @parameterized.parameters(True, False)
+  @parameterized.named_parameters(('autoregressive', True), ('factorized', False))
   def test_continuous_samples_stay_in_bounds(self, autoregressive):
     low, high = np.array([-2., 0.], np.float32), np.array([1., 3.], np.float32)
     net = _make(_box(low, high), autoregressive)
@@ -189,7 +189,7 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertNotAllClose(expected[0] - tanh_gaussian(0.7, -0.5, 0.5, 0.5),
                            expected[1] - tanh_gaussian(-1.5, -0.5, 0.5, 0.5))
 
-  @parameterized.parameters(True, False)
+  @parameterized.named_parameters(('autoregressive', True), ('factorized', False))
   def test_discrete_log_prob_matches_reference(self, autoregressive):
     net = _make(_multi_discrete([3, 2, 4]), autoregressive)
     _randomize(net)
@@ -203,7 +203,7 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(proposal.log_prob(stacked)[1],
                         _np_discrete_log_prob(net, states, actions[::-1]), atol=1e-4)
 
-  @parameterized.parameters(True, False)
+  @parameterized.named_parameters(('autoregressive', True), ('factorized', False))
   def test_continuous_log_prob_matches_reference(self, autoregressive):
     net = _make(_box([-2., 0., -1.], [1., 3., 1.]), autoregressive)
     _randomize(net, scale=0.5)
@@ -232,12 +232,12 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
   def test_discrete_probabilities_normalize_and_match_sample_frequencies(self):
     num_values = [2, 3, 2]
     net = _make(_multi_discrete(num_values))
-    _randomize(net)
+    _randomize(net, seed=1, scale=0.5)  # spread over most joint actions, with dependencies
     proposal, _ = net(np.random.RandomState(1).randn(2, EMBEDDING_SIZE).astype(np.float32))
     joint = ActionSpace(_multi_discrete(num_values)).enumerate(0, 12)  # [12, D]
     probs = np.exp(proposal.log_prob(tf.tile(joint[:, None, :], [1, 2, 1])))  # [12, B]
     self.assertAllClose(probs.sum(axis=0), [1., 1.], atol=1e-5)
-    self.assertGreater(probs.max(), 0.2)  # far from uniform (1/12): the test can fail
+    self.assertGreater(probs.max(), 0.2)  # far from uniform (1/12)
 
     num_samples = 4000
     samples = proposal.sample(num_samples, seed=(7, 8)).numpy()  # [n, B, D]

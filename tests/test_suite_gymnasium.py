@@ -144,7 +144,8 @@ class SuiteGymnasiumTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_unsupported_observation_space_raises(self):
     space = gymnasium.spaces.Dict({'a': gymnasium.spaces.Discrete(2)})
-    with self.assertRaisesRegex(ValueError, 'Unsupported observation space Dict.*Box and Discrete'):
+    with self.assertRaisesRegex(ValueError,
+                                'Unsupported observation space Dict.*Box and Discrete'):
       GymnasiumEnvironment(_RecordingEnv(gymnasium.spaces.Discrete(2), space))
 
   # --- step semantics ----------------------------------------------------------------------

@@ -98,7 +98,8 @@ class SubActionChainTest(tf.test.TestCase, parameterized.TestCase):
     actions = rng.integers(0, num_values, [num_contexts, num_samples, num_sub_actions])
     best = synthetic.chain_rewards(contexts, actions, num_values).max(axis=-1)  # [M]
     expected = synthetic.chain_best_of_uniform_return(num_sub_actions, num_values, num_samples)
-    self.assertAllClose(expected, 10 * best.mean(), atol=4 * 10 * best.std() / np.sqrt(num_contexts))
+    std_error = 10 * best.std() / np.sqrt(num_contexts)
+    self.assertAllClose(expected, 10 * best.mean(), atol=4 * std_error)
 
   def test_best_of_uniform_return_limits(self):
     self.assertAllClose(synthetic.chain_best_of_uniform_return(5, 4, 1), 10 / 4)

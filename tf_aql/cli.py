@@ -4,11 +4,15 @@ import os
 import sys
 from typing import Callable, Sequence
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # TF's C++ start-up noise
 
-import gin  # pylint: disable=g-import-not-at-top
+from absl import logging  # pylint: disable=g-import-not-at-top
+import gin
 
 from tf_aql.errors import TfAqlError
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class GinConfigError(TfAqlError):
@@ -19,14 +23,26 @@ def register_configurables() -> None:
   """Imports every module that defines gin configurables, so gin files can name them."""
   # pylint: disable=g-import-not-at-top,unused-import
   import tf_aql.builders
+  import tf_aql.agents
   import tf_aql.environments
   import tf_aql.search
   import tf_aql.train_loop
 
 
+def quiet_logs() -> None:
+  """Keeps the console for progress and errors: TF and TF-Agents warnings go to ERROR."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.ERROR)
+  tf.get_logger().setLevel('ERROR')
+  warnings.filterwarnings('ignore', category=DeprecationWarning)
+
+
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   """Parses gin strictly: an unknown configurable or parameter is an error naming it."""
+  quiet_logs()
   register_configurables()
+  gin.add_config_file_search_path(REPO_ROOT)  # so `include 'gin/base.gin'` works from anywhere
   for path in gin_files:
     if not os.path.exists(path):
       raise GinConfigError(f'Gin file {path} does not exist (paths are relative to the current '

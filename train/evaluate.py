@@ -148,7 +148,7 @@ def load_saved_policy(
   try:
     policy = tf.saved_model.load(policy_dir)
   except (OSError, ValueError, tf.errors.OpError) as error:
-    reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+    reason = (str(error).strip() or type(error).__name__).splitlines()[0][:300]
     raise EvaluationError(
         f'Cannot load the SavedModel at {policy_dir} ({reason}); expected {_EXPECTED_LAYOUT}.'
     ) from None
@@ -196,7 +196,8 @@ def _load_environment(env_name: str, discretize_bins: Optional[int],
   except TfAqlError:
     raise
   except (ValueError, TypeError) as error:
-    raise EvaluationError(f'Cannot make environment {env_name!r}: {error}') from None
+    reason = str(error).strip().splitlines()[0]  # Drops gin's "In call to configurable" line.
+    raise EvaluationError(f'Cannot make environment {env_name!r}: {reason}') from None
 
 
 def check_specs_match(time_step_spec: ts.TimeStep, action_spec: types.NestedArraySpec,
@@ -264,7 +265,6 @@ def _run_episode(policy: Any, time_step_spec: ts.TimeStep,
         lambda x, s: tf.convert_to_tensor(x, dtype=s.dtype),
         nest_utils.batch_nested_array(time_step), time_step_spec)  # Leading dim 1.
     policy_step = policy.action(batched, policy_state)
-    policy_state = policy_step.state
     time_step = env.step(nest_utils.unbatch_nested_tensors_to_arrays(policy_step.action))
     episode_return += float(time_step.reward)
     episode_length += 1

@@ -20,7 +20,6 @@ import gin
 import tensorflow as tf
 from tf_agents.agents import data_converter
 from tf_agents.agents import tf_agent
-from tf_agents.policies import epsilon_greedy_policy
 from tf_agents.typing import types
 from tf_agents.utils import common
 from tf_agents.utils import eager_utils
@@ -171,7 +170,8 @@ class AqlAgent(tf_agent.TFAgent):
     if collect_mode == 'proposal':
       return ProposalPolicy(policy.time_step_spec, policy.action_spec,
                             self._critic_networks[0], self._proposal_network)
-    return epsilon_greedy_policy.EpsilonGreedyPolicy(policy, epsilon=epsilon_greedy)
+    return SearchPolicy(policy.time_step_spec, policy.action_spec, self._critic_networks[0],
+                        self._search, self._proposal_network, epsilon=epsilon_greedy)
 
   def _get_target_updater(self, tau: types.Float, period: int) -> Callable:
     """Polyak (tau < 1) or periodic copy (tau = 1) of every critic into its target."""
@@ -214,10 +214,13 @@ class AqlAgent(tf_agent.TFAgent):
     if self._summarize_grads_and_vars:
       eager_utils.add_variables_summaries(grads_and_vars, self.train_step_counter)
       eager_utils.add_gradients_summaries(grads_and_vars, self.train_step_counter)
-    num_critic = len(critic_variables)
-    self._optimizer.apply_gradients(grads_and_vars[:num_critic])
-    if proposal_variables:
-      self._proposal_optimizer.apply_gradients(grads_and_vars[num_critic:])
+    if self._proposal_optimizer is self._optimizer:
+      self._optimizer.apply_gradients(grads_and_vars)
+    else:
+      num_critic = len(critic_variables)
+      self._optimizer.apply_gradients(grads_and_vars[:num_critic])
+      if proposal_variables:
+        self._proposal_optimizer.apply_gradients(grads_and_vars[num_critic:])
     self.train_step_counter.assign_add(1)
     self._update_target()
     return loss_info

@@ -25,7 +25,8 @@ from tf_agents.typing import types
 from tf_aql.action_space import ActionSpace
 
 
-@gin.configurable
+# Gin name `tf_aql.CriticNetwork`: TF-Agents registers a DDPG `CriticNetwork` too.
+@gin.configurable(module='tf_aql')
 class CriticNetwork(network.Network):
   """Q(s, a) -> [B]; also `embed(s) -> [B, E]` and `score(e, candidates) -> [B, K]`."""
 

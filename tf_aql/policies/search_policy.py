@@ -4,13 +4,14 @@ Greedy acting in AQL (Van de Wiele et al., 2020, arXiv 2001.08116) is the amorti
 `a*(s) = argmax_{a in P(s) u U} Q(s, a)`, with P(s) ~ mu(.|s) (N samples) and U uniform
 (M samples). `SearchPolicy` emits that argmax for any `ActionSearch`; `ProposalPolicy` samples
 one action from the proposal `mu(.|s)` (an exploring collection policy). Both use TF ops only,
-so `PolicySaver` exports them and a plain `tf.saved_model.load` runs them.
+so `PolicySaver` exports them and a plain `tf.saved_model.load` runs them. They implement
+`_action` only (no `distribution`), so the SavedModel holds no TFP types and loads without
+importing TensorFlow Probability.
 """
 
 from typing import Optional
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 from tf_agents.policies import tf_policy
 from tf_agents.trajectories import policy_step
 from tf_agents.typing import types
@@ -42,17 +43,23 @@ def search_argmax(search: ActionSearch, critic: CriticNetwork,
 
 
 class SearchPolicy(tf_policy.TFPolicy):
-  """Greedy policy: the action search's argmax of the critic."""
+  """The action search's argmax of the critic; with `epsilon` > 0, epsilon-greedy.
+
+  With probability `epsilon` a state gets a uniformly random action instead of the argmax
+  (TF-Agents' `EpsilonGreedyPolicy` needs a `distribution`, which this policy does not export).
+  """
 
   def __init__(self, time_step_spec: types.TimeStep, action_spec: types.NestedTensorSpec,
                critic_network: CriticNetwork, search: ActionSearch,
-               proposal_network: Optional[tf.Module] = None, name: Optional[str] = None):
+               proposal_network: Optional[tf.Module] = None, epsilon: types.Float = 0.0,
+               name: Optional[str] = None):
     if search.uses_proposal and proposal_network is None:
       raise ValueError(f'{type(search).__name__} needs a proposal network; pass one to the '
                        'policy or choose a search without a proposal.')
     self._critic_network = critic_network
     self._proposal_network = proposal_network
     self._search = search
+    self._epsilon = epsilon
     super().__init__(time_step_spec, action_spec, name=name)
 
   def _variables(self):
@@ -61,13 +68,18 @@ class SearchPolicy(tf_policy.TFPolicy):
       variables += list(self._proposal_network.variables)
     return variables
 
-  def _distribution(self, time_step, policy_state):
+  def _action(self, time_step, policy_state, seed):
     state_embedding = self._critic_network.embed(time_step.observation,
                                                  step_type=time_step.step_type)
     result = search_argmax(self._search, self._critic_network, state_embedding,
                            self._proposal_network)
-    actions = self._search.action_space.to_spec(result.best_actions)
-    return policy_step.PolicyStep(tfp.distributions.Deterministic(loc=actions), policy_state)
+    actions = result.best_actions  # [B, D]
+    if self._epsilon:
+      batch_size = tf.shape(actions)[0]
+      explore = tf.random.uniform([batch_size], seed=seed) < self._epsilon  # [B]
+      random_actions = self._search.action_space.sample_uniform([batch_size])  # [B, D]
+      actions = tf.where(explore[:, tf.newaxis], random_actions, actions)
+    return policy_step.PolicyStep(self._search.action_space.to_spec(actions), policy_state)
 
 
 class ProposalPolicy(tf_policy.TFPolicy):
@@ -83,10 +95,10 @@ class ProposalPolicy(tf_policy.TFPolicy):
   def _variables(self):
     return list(self._critic_network.variables) + list(self._proposal_network.variables)
 
-  def _distribution(self, time_step, policy_state):
+  def _action(self, time_step, policy_state, seed):
     state_embedding = self._critic_network.embed(time_step.observation,
                                                  step_type=time_step.step_type)
     proposal, _ = self._proposal_network(state_embedding)
-    actions = proposal.sample()  # [B, D]
+    actions = proposal.sample(seed=seed)  # [B, D]
     actions = self._critic_network.action_space.to_spec(actions)
-    return policy_step.PolicyStep(tfp.distributions.Deterministic(loc=actions), policy_state)
+    return policy_step.PolicyStep(actions, policy_state)

@@ -1,7 +1,7 @@
 """Amortized search: the max over proposal samples and uniform samples (AQL).
 
 Amortized Q-Learning (Van de Wiele, Warde-Farley, Mnih & Mnih, 2020, arXiv 2001.08116,
-section 3.2, "Amortized maximization") replaces `max_a Q(s, a)` by a max over a small set of
+"amortized maximization") replaces `max_a Q(s, a)` by a max over a small set of
 candidates, part of them drawn from a learned proposal `mu(a | s)`:
 
   a_1, ..., a_N ~ mu(. | s)                       (proposal samples)

@@ -1,11 +1,11 @@
 """Cross-entropy method (CEM) search: the maximizer of QT-Opt.
 
-QT-Opt (Kalashnikov et al., 2018, arXiv 1806.10293, section 4.2) maximizes `Q(s, a)` over
+QT-Opt (Kalashnikov et al., 2018, arXiv 1806.10293) maximizes `Q(s, a)` over
 actions with the cross-entropy method (Rubinstein, 1999; de Boer et al., 2005); it is one of the
 baselines of Amortized Q-Learning (Van de Wiele et al., 2020, arXiv 2001.08116). For every state
 `s`, starting from a sampling distribution `p_0` that covers the space, for `t = 0 .. T-1`:
 
-  a_{t,1}, ..., a_{t,S} ~ p_t                          (S samples, clipped into the space)
+  a_{t,1}, ..., a_{t,S} ~ p_t                          (S samples inside the space)
   E_t = the `num_elites` samples with the highest Q(s, a_{t,i})
   p_{t+1} = refit(p_t, E_t)
 
@@ -24,7 +24,7 @@ the floor keeping the search from collapsing onto a point before the last iterat
 Discrete sub-actions: `p_t` is a product of per-dimension categoricals `pi_t[d, v]`
 (padded to `max_num_values`; values `v >= num_values[d]` have probability 0), `pi_0` uniform
 over the valid values; the refit mixes the elite frequencies with the previous probabilities
-(the smoothed CEM of de Boer et al., 2005, section 3.2),
+(the smoothed update of de Boer et al., 2005, "A tutorial on the cross-entropy method"),
 
   pi_{t+1}[d, v] = alpha * |{e in E_t : e_d = v}| / |E_t| + (1 - alpha) * pi_t[d, v],
 
@@ -173,7 +173,7 @@ class CemSearch(base.ActionSearch):
     samples = tf.random.categorical(tf.reshape(logits, [-1, space.max_num_values]),
                                     self._num_samples, dtype=tf.int32, seed=seed)  # [B*D, S]
     samples = tf.reshape(samples, [-1, space.num_dims, self._num_samples])  # [B, D, S]
-    return space.clip(tf.transpose(samples, [0, 2, 1]))  # [B, S, D]
+    return tf.transpose(samples, [0, 2, 1])  # [B, S, D]
 
   def _refit_discrete(self, probs: tf.Tensor, elites: tf.Tensor) -> tf.Tensor:
     """Smoothed elite frequencies [B, D, V] from probs [B, D, V] and elites [B, E, D]."""

@@ -1,7 +1,7 @@
 """Uniform search: the max over M actions drawn uniformly from the action space.
 
 This is the search of UniformQL, the AQL baseline without a proposal (Van de Wiele et al., 2020,
-arXiv 2001.08116, section 4): for every state `s`,
+arXiv 2001.08116): for every state `s`,
 
   a_1, ..., a_M ~ U(A)          (each sub-action independently uniform)
   a*(s) = argmax_{m=1..M} Q(s, a_m)

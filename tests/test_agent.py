@@ -1,0 +1,226 @@
+"""Tests of the AQL agent: losses by hand, training, target updates, export."""
+import os
+import subprocess
+import sys
+
+import gin
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+from tf_agents.policies import policy_saver
+from tf_agents.specs import tensor_spec
+from tf_agents.trajectories import time_step as ts
+from tf_agents.trajectories import trajectory
+from tf_agents.utils import common
+
+from tf_aql.action_space import ActionSpace
+from tf_aql.agents import losses
+from tf_aql.agents.aql_agent import AqlAgent
+from tf_aql.networks.critic_network import CriticNetwork
+from tf_aql.networks.proposal_network import ProposalNetwork
+from tf_aql.search.amortized import AmortizedSearch
+from tf_aql.search.exhaustive import ExhaustiveSearch
+from tf_aql.search.uniform import UniformSearch
+
+OBS_SPEC = tensor_spec.TensorSpec([3], tf.float32)
+TIME_STEP_SPEC = ts.time_step_spec(OBS_SPEC)
+ACTION_SPEC = tensor_spec.BoundedTensorSpec([2], tf.int64, [0, 0], [2, 3])
+CONTINUOUS_SPEC = tensor_spec.BoundedTensorSpec([2], tf.float32, [-1., -2.], [1., 2.])
+BATCH = 3
+
+
+def make_agent(search_cls=ExhaustiveSearch, use_proposal=False, action_spec=ACTION_SPEC,
+               learning_rate=1e-2, **kwargs):
+  critic = CriticNetwork((OBS_SPEC, action_spec), torso_fc_layer_params=(16,),
+                         head_fc_layer_params=(16, 16))
+  proposal = (ProposalNetwork(action_spec, critic.state_embedding_size, hidden_size=16)
+              if use_proposal else None)
+  agent = AqlAgent(TIME_STEP_SPEC, action_spec, critic, search_cls(ActionSpace(action_spec)),
+                   optimizer=tf.keras.optimizers.Adam(learning_rate),
+                   proposal_network=proposal, **kwargs)
+  agent.initialize()
+  return agent
+
+
+def fixed_batch(agent, seed=0, step_types=None):
+  """Trajectories [B, 2, ...] with random observations/actions, rewards 1, discounts 1."""
+  experience = tensor_spec.sample_spec_nest(agent.collect_data_spec, outer_dims=[BATCH, 2],
+                                            seed=seed)
+  step_types = step_types if step_types is not None else [[ts.StepType.MID] * 2] * BATCH
+  step_types = tf.constant(step_types, tf.int32)
+  return experience._replace(
+      observation=tf.random.stateless_normal([BATCH, 2, 3], seed=[seed, 1]),
+      step_type=step_types,
+      next_step_type=tf.fill([BATCH, 2], ts.StepType.MID),
+      reward=tf.constant([[1.0, 0.5], [0.0, 0.0], [-1.0, 2.0]]),
+      discount=tf.constant([[1.0, 1.0], [0.0, 1.0], [1.0, 1.0]]))
+
+
+def huber(x):
+  x = np.abs(x)
+  quadratic = np.minimum(x, 1.0)
+  return 0.5 * quadratic ** 2 + (x - quadratic)
+
+
+class LossFunctionsTest(tf.test.TestCase):
+
+  def test_td_targets_and_critic_loss_by_hand(self):
+    targets = losses.td_targets(tf.constant([1.0, 2.0]), tf.constant([1.0, 0.0]),
+                                tf.constant([3.0, 5.0]), reward_scale_factor=2.0, gamma=0.5)
+    self.assertAllClose(targets, [2.0 + 1.5, 4.0])
+    loss = losses.critic_loss(tf.constant([3.0, 1.0]), targets, tf.constant([1.0, 0.0]),
+                              common.element_wise_squared_loss)
+    self.assertAllClose(loss, (0.5 ** 2) / 2)  # masked element counts in the denominator
+
+  def test_proposal_loss_by_hand(self):
+    loss = losses.proposal_loss(tf.constant([-1.0, -3.0]), tf.constant([2.0, 4.0]), 0.5)
+    self.assertAllClose(loss, ((1.0 - 1.0) + (3.0 - 2.0)) / 2)
+
+  def test_boundary_mask(self):
+    step_types = tf.constant([[0, 1, 1], [1, 2, 0], [2, 0, 1], [1, 1, 2]])
+    self.assertAllEqual(losses.boundary_mask(step_types), [1.0, 0.0, 0.0, 1.0])
+
+
+class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    gin.clear_config()
+    tf.random.set_seed(0)
+
+  def test_critic_loss_matches_hand_computation(self):
+    agent = make_agent(gamma=0.9)
+    experience = fixed_batch(agent, step_types=[[1, 1], [1, 1], [2, 0]])  # last: boundary
+    loss_info = agent.loss(experience)
+    observation = experience.observation[:, 0]
+    next_observation = experience.observation[:, 1]
+    q_values, _ = agent.critic_network((observation, experience.action[:, 0]))
+    target_critic = agent._target_critic_networks[0]
+    all_actions = ActionSpace(ACTION_SPEC).enumerate(0, 12)  # [12, 2]
+    next_q = np.stack([
+        target_critic((next_observation, tf.cast(tf.tile(a[None], [BATCH, 1]), tf.int64)))[0]
+        for a in all_actions], axis=1).max(axis=1)  # exact max over the 12 actions
+    reward = experience.reward[:, 0].numpy()
+    discount = experience.discount[:, 0].numpy()
+    targets = reward + 0.9 * discount * next_q
+    mask = np.array([1.0, 1.0, 0.0])
+    expected = np.mean(mask * huber(targets - q_values.numpy()))
+    self.assertAllClose(loss_info.extra.critic_loss, expected, rtol=1e-5)
+    self.assertAllClose(loss_info.extra.mean_td_target, targets.mean(), rtol=1e-5)
+    self.assertAllClose(loss_info.loss, expected, rtol=1e-5)  # no proposal: L = L_Q
+
+  @parameterized.named_parameters(('discrete', ACTION_SPEC), ('continuous', CONTINUOUS_SPEC))
+  def test_train_step_lowers_both_losses(self, action_spec):
+    agent = make_agent(AmortizedSearch, use_proposal=True, action_spec=action_spec,
+                       target_update_period=1000)
+    experience = fixed_batch(agent)
+
+    def losses_now():
+      tf.random.set_seed(7)  # same candidates each time
+      extra = agent.loss(experience).extra
+      return float(extra.critic_loss), float(extra.proposal_loss)
+
+    critic_before, proposal_before = losses_now()
+    agent.train(experience)
+    critic_after, proposal_after = losses_now()
+    self.assertLess(critic_after, critic_before)
+    self.assertLess(proposal_after, proposal_before)
+
+  def test_loss_info_extras(self):
+    agent = make_agent(AmortizedSearch, use_proposal=True)
+    extra = agent.train(fixed_batch(agent)).extra
+    self.assertBetween(float(extra.best_from_proposal), 0.0, 1.0)
+    self.assertGreater(float(extra.proposal_entropy), 0.0)
+    self.assertNotEqual(float(extra.proposal_loss), 0.0)
+
+  def test_periodic_target_copy(self):
+    agent = make_agent(target_update_tau=1.0, target_update_period=2)
+    online = agent.critic_network.variables
+    target = agent._target_critic_networks[0].variables
+    experience = fixed_batch(agent)
+    copies = []
+    for _ in range(3):
+      agent.train(experience)
+      copies.append(all(np.allclose(o, t) for o, t in zip(online, target)))
+    # common.Periodically fires on every period-th call: stale, copied, stale.
+    self.assertEqual(copies, [False, True, False])
+
+  def test_polyak_target_update(self):
+    agent = make_agent(target_update_tau=0.25, target_update_period=1)
+    online = agent.critic_network.variables
+    target = agent._target_critic_networks[0].variables
+    target_before = [t.numpy() for t in target]
+    agent.train(fixed_batch(agent))
+    for o, t, t0 in zip(online, target, target_before):
+      self.assertAllClose(t, 0.25 * o.numpy() + 0.75 * t0, atol=1e-6)
+
+  def test_clipped_double_q_bootstraps_from_min(self):
+    agent = make_agent(clipped_double_q=True)
+    self.assertLen(agent._critic_networks, 2)
+    experience = fixed_batch(agent)
+    _, _, next_time_steps = agent._as_transition(experience)
+    next_q = agent._next_q_values(next_time_steps)
+    best = agent.search(
+        lambda c: agent._target_critic_networks[0].score(
+            agent._target_critic_networks[0].embed(next_time_steps.observation), c), BATCH)
+    values = [t.score(t.embed(next_time_steps.observation), best.best_actions[:, None])[:, 0]
+              for t in agent._target_critic_networks]
+    self.assertAllClose(next_q, np.minimum(values[0], values[1]))
+    self.assertFalse(np.allclose(values[0], values[1]))  # two different critics
+
+  def test_double_q_chooses_with_online_critic(self):
+    agent = make_agent(double_q=True)
+    agent.train(fixed_batch(agent))  # online and target now differ
+    _, _, next_time_steps = agent._as_transition(fixed_batch(agent, seed=1))
+    observation = next_time_steps.observation
+    critic, target = agent.critic_network, agent._target_critic_networks[0]
+    chosen = agent.search(lambda c: critic.score(critic.embed(observation), c), BATCH)
+    expected = target.score(target.embed(observation), chosen.best_actions[:, None])[:, 0]
+    self.assertAllClose(agent._next_q_values(next_time_steps), expected)
+
+  def test_amortized_search_without_proposal_is_a_clear_error(self):
+    with self.assertRaisesRegex(ValueError, 'no proposal_network'):
+      make_agent(AmortizedSearch, use_proposal=False)
+
+  @parameterized.named_parameters(('exhaustive', ExhaustiveSearch, False),
+                                  ('amortized', AmortizedSearch, True),
+                                  ('uniform', UniformSearch, False))
+  def test_exported_greedy_policy_acts_like_live_policy(self, search_cls, use_proposal):
+    agent = make_agent(search_cls, use_proposal=use_proposal)
+    agent.train(fixed_batch(agent))
+    export_dir = os.path.join(self.get_temp_dir(), 'greedy_' + self._testMethodName)
+    policy_saver.PolicySaver(agent.policy).save(export_dir)
+    loaded = tf.saved_model.load(export_dir)
+    observation = tf.random.normal([BATCH, 3], seed=3)
+    time_step = ts.restart(observation, batch_size=BATCH)
+    live = agent.policy.action(time_step).action.numpy()
+    reloaded = loaded.action(time_step).action.numpy()
+    self.assertEqual(reloaded.shape, (BATCH, 2))
+    self.assertTrue(np.all((reloaded >= 0) & (reloaded <= [2, 3])))
+    if search_cls is ExhaustiveSearch:  # deterministic search: identical actions
+      self.assertAllEqual(live, reloaded)
+
+  def test_exported_policy_runs_without_project_imports(self):
+    agent = make_agent(AmortizedSearch, use_proposal=True)
+    export_dir = os.path.join(self.get_temp_dir(), 'greedy')
+    policy_saver.PolicySaver(agent.policy).save(export_dir)
+    script = (
+        'import os, sys; os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'
+        'import collections\n'
+        'import tensorflow as tf\n'
+        'TimeStep = collections.namedtuple(\n'
+        '    "TimeStep", ["step_type", "reward", "discount", "observation"])\n'
+        f'p = tf.saved_model.load({export_dir!r})\n'
+        'obs = tf.zeros([2, 3])\n'
+        'a = p.action(TimeStep(tf.zeros([2], tf.int32), tf.zeros([2]), tf.ones([2]),\n'
+        '                      obs)).action\n'
+        'assert "tf_aql" not in sys.modules\n'
+        'print(a.shape)\n')
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                            cwd=self.get_temp_dir(), timeout=120)
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    self.assertIn('(2, 2)', result.stdout)
+
+
+if __name__ == '__main__':
+  tf.test.main()
