@@ -412,6 +412,14 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(proposal.sample(20, seed=(1, 2)), proposal.sample(20, seed=(1, 2)))
     self.assertNotAllEqual(proposal.sample(20, seed=(1, 2)), proposal.sample(20, seed=(3, 4)))
 
+  def test_validate_args_rejects_out_of_range_discrete_actions(self):
+    net = _make(_multi_discrete([2, 3]))
+    proposal, _ = net(tf.random.normal([1, EMBEDDING_SIZE]))
+    checked = proposal.copy(validate_args=True)
+    self.assertTrue(np.isfinite(checked.log_prob([[1, 2]])[0]))
+    with self.assertRaises(tf.errors.InvalidArgumentError):
+      checked.log_prob([[1, 3]])
+
   def test_gin_configurable_and_bad_arguments(self):
     gin.parse_config('ProposalNetwork.hidden_size = 3\nProposalNetwork.autoregressive = False')
     net = ProposalNetwork(_multi_discrete([2, 2]), EMBEDDING_SIZE)

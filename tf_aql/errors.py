@@ -3,3 +3,7 @@
 
 class TfAqlError(Exception):
   """Base class of tf_aql's user-facing errors: the message says what is wrong and what to do."""
+
+
+class EnvironmentLoadError(TfAqlError, ValueError):
+  """An environment id gymnasium does not know, or environment settings tf_aql cannot use."""

@@ -142,6 +142,7 @@ def train_eval(root_dir: str,
     eval_actor.write_metric_summaries()
     row = _eval_row(eval_actor, counter.value, int(train_step.numpy()), num_eval_episodes,
                     elapsed())
+    row['replay_items'] = replay.num_items
     folder.append_eval_metrics(row)
     with writer.as_default(step=counter.value):
       tf.summary.scalar('eval/average_return', row['average_return'])

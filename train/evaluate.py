@@ -265,6 +265,7 @@ def _run_episode(policy: Any, time_step_spec: ts.TimeStep,
         lambda x, s: tf.convert_to_tensor(x, dtype=s.dtype),
         nest_utils.batch_nested_array(time_step), time_step_spec)  # Leading dim 1.
     policy_step = policy.action(batched, policy_state)
+    policy_state = policy_step.state
     time_step = env.step(nest_utils.unbatch_nested_tensors_to_arrays(policy_step.action))
     episode_return += float(time_step.reward)
     episode_length += 1

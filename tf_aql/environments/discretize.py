@@ -20,6 +20,7 @@ import gymnasium
 import numpy as np
 
 from tf_aql.action_space import UnsupportedActionSpecError
+from tf_aql.errors import EnvironmentLoadError
 
 
 class DiscretizeBoxAction(gymnasium.ActionWrapper):
@@ -73,7 +74,7 @@ def _check_num_bins(num_bins: Optional[int]) -> int:
   """Returns `num_bins` as an int if it is an integer >= 2, else raises ValueError."""
   if isinstance(num_bins, (bool, np.bool_)) or not isinstance(num_bins, (int, np.integer)) or (
       num_bins < 2):
-    raise ValueError(f'discretize_bins must be an integer >= 2 (bins include both bounds); '
+    raise EnvironmentLoadError(f'discretize_bins must be an integer >= 2 (bins include both bounds); '
                      f'got {num_bins!r}.')
   return int(num_bins)
 

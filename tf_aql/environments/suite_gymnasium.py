@@ -31,6 +31,7 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 
 from tf_aql.action_space import UnsupportedActionSpecError
+from tf_aql.errors import EnvironmentLoadError
 from tf_aql.environments.discretize import DiscretizeBoxAction
 
 _SUPPORTED_ACTIONS = ('tf_aql supports Box (bounded, shape () or [D]), Discrete and '
@@ -200,11 +201,11 @@ def observation_spec_from_space(space: gymnasium.Space) -> array_spec.ArraySpec:
     start = int(space.start)
     return array_spec.BoundedArraySpec(
         (), np.int64, minimum=start, maximum=start + int(space.n) - 1, name='observation')
-  raise ValueError(
+  raise EnvironmentLoadError(
       f'Unsupported observation space {describe_space(space)}; {_SUPPORTED_OBSERVATIONS}.')
 
 
-@gin.configurable
+@gin.configurable(module='suite_gymnasium')
 def load(env_name: str,
          discretize_bins: Optional[int] = None,
          env_kwargs: Optional[Dict[str, Any]] = None,
@@ -250,7 +251,7 @@ def _check_env_id(env_name: str) -> None:
       version = registration.find_highest_version(namespace, name)
     gymnasium.spec(registration.get_env_id(namespace, name, version))
   except gymnasium.error.Error as e:
-    raise ValueError(_unknown_id_message(env_name, f'gymnasium says "{e}"')) from None
+    raise EnvironmentLoadError(_unknown_id_message(env_name, f'gymnasium says "{e}"')) from None
 
 
 def _import_registering_module(module: str, env_name: str) -> None:
@@ -260,7 +261,7 @@ def _import_registering_module(module: str, env_name: str) -> None:
   except ModuleNotFoundError as e:
     if e.name is None or not (module == e.name or module.startswith(e.name + '.')):
       raise  # `module` exists but one of its own imports is missing.
-    raise ValueError(_unknown_id_message(
+    raise EnvironmentLoadError(_unknown_id_message(
         env_name, f'its module {module!r} cannot be imported ({e})')) from None
 
 

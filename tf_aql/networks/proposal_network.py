@@ -241,12 +241,9 @@ class AutoregressiveProposal(tfd.Distribution):
       hidden = tf.nn.relu(context)  # [N, H]
       params = tf.matmul(hidden, self._head_kernel[d]) + self._head_bias[d]  # [N, P]
       if space.is_discrete:
-        logits = self._mask(params, d)  # [N, V]
-        if not greedy:  # Gumbel-max: argmax(logits + G), G ~ Gumbel(0, 1), is a draw of mu_d.
-          logits_and_noise = logits + _gumbel_noise(tf.shape(logits), step_seeds[d])
-        action = tf.argmax(logits if greedy else logits_and_noise, axis=-1,
-                           output_type=tf.int32)  # [N]
-        step = tfd.Categorical(logits=logits, dtype=tf.int32)
+        step = tfd.Categorical(logits=self._mask(params, d), dtype=tf.int32)
+        action = (tf.argmax(step.logits, axis=-1, output_type=tf.int32) if greedy else
+                  step.sample(seed=step_seeds[d]))  # [N]
         if with_stats:
           log_probs.append(step.log_prob(action))
           entropies.append(step.entropy())
@@ -325,13 +322,6 @@ class AutoregressiveProposal(tfd.Distribution):
         tf.debugging.assert_non_negative(actions, message='negative discrete action'),
         tf.debugging.assert_less(actions, upper, message='discrete action >= num_values')]):
       return tf.identity(actions)
-
-
-def _gumbel_noise(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-  """Standard Gumbel noise -log(-log(U)), U ~ Uniform(tiny, 1), of the given shape."""
-  uniform = tf.random.stateless_uniform(shape, seed, minval=np.finfo(np.float32).tiny,
-                                        maxval=1.)
-  return -tf.math.log(-tf.math.log(uniform))
 
 
 @gin.configurable

@@ -1,0 +1,116 @@
+"""End-to-end tests of the training pipeline on gin/smoke.gin."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import gin
+import numpy as np
+import tensorflow as tf
+from tf_agents.trajectories import time_step as ts
+
+from tf_aql import cli
+from tf_aql.train_loop import train_eval
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = os.path.join(REPO, 'gin', 'smoke.gin')
+
+
+def run_smoke(root_dir, *bindings):
+  gin.clear_config()
+  cli.parse_gin([SMOKE], list(bindings))
+  return train_eval(root_dir)
+
+
+def event_tags(directory):
+  tags = set()
+  for path in glob.glob(os.path.join(directory, 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  return tags
+
+
+def read_rows(root_dir):
+  with open(os.path.join(root_dir, 'eval_metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+class TrainEvalTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    gin.clear_config()
+    self.root_dir = os.path.join(self.get_temp_dir(), self._testMethodName)
+
+  def test_smoke_run_writes_every_output(self):
+    row = run_smoke(self.root_dir)
+    self.assertEqual(row['env_steps'], 200)
+    rows = read_rows(self.root_dir)
+    self.assertEqual([r['env_steps'] for r in rows], [50, 100, 200])
+    for key in ('env_steps', 'train_step', 'average_return', 'wall_time_s', 'replay_items'):
+      self.assertIn(key, rows[-1])
+    self.assertGreater(rows[-1]['train_step'], 0)
+    # 150 env steps after the 50 random ones, 4 samples per insert, batch 8: 75 train steps.
+    self.assertEqual(rows[-1]['train_step'], 75)
+
+    with open(os.path.join(self.root_dir, 'operative_config.gin')) as f:
+      config = f.read()
+    self.assertIn('AmortizedSearch.num_proposal_samples = 8', config)
+    self.assertIn("env_name = 'tf_aql/SubActionChain-v0'", config)
+
+    self.assertContainsSubset({'losses/critic_loss', 'losses/proposal_loss',
+                               'losses/best_from_proposal', 'perf/env_steps_per_sec',
+                               'perf/learner_steps_per_sec', 'eval/average_return'},
+                              event_tags(os.path.join(self.root_dir, 'train')) |
+                              event_tags(os.path.join(self.root_dir, 'eval')))
+
+    for name in ('greedy', 'collect'):
+      policy = tf.saved_model.load(os.path.join(self.root_dir, 'policies', name))
+      observation = tf.zeros([2, 12])  # one-hot of 3 sub-actions x 4 values
+      action = policy.action(ts.restart(observation, batch_size=2)).action.numpy()
+      self.assertEqual(action.shape, (2, 3))
+      self.assertTrue(np.all((action >= 0) & (action < 4)))
+
+  def test_resume_continues_counters_and_replay(self):
+    run_smoke(self.root_dir, 'train_eval.num_env_steps = 100')
+    first = read_rows(self.root_dir)
+    self.assertEqual(first[-1]['env_steps'], 100)
+    run_smoke(self.root_dir, 'train_eval.num_env_steps = 200')
+    rows = read_rows(self.root_dir)
+    self.assertEqual([r['env_steps'] for r in rows], [50, 100, 200])  # nothing counted twice
+    self.assertEqual(rows[:2], first)
+    self.assertEqual(rows[-1]['train_step'], 75)  # continued from 25, not from 0
+    self.assertGreater(rows[-1]['wall_time_s'], first[-1]['wall_time_s'])
+    # The replay was restored: it holds the first run's sequences plus the new ones.
+    self.assertGreater(rows[-1]['replay_items'], first[-1]['replay_items'] + 50)
+
+
+class CommandLineErrorsTest(tf.test.TestCase):
+
+  def run_cli(self, root_dir, *args):
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, 'train', 'train_eval.py'), f'--root_dir={root_dir}',
+         f'--gin_file={SMOKE}', *args], capture_output=True, text=True, cwd=REPO, timeout=300)
+
+  def assert_one_line_error(self, result, pattern, root_dir):
+    self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+    error_lines = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
+    self.assertLen(error_lines, 1)
+    self.assertRegex(error_lines[0], pattern)
+    self.assertNotIn('Traceback', result.stderr)
+    self.assertFalse(os.path.exists(root_dir))  # nothing half-written
+
+  def test_unknown_gin_binding_names_it(self):
+    root_dir = os.path.join(self.get_temp_dir(), 'bad_binding')
+    result = self.run_cli(root_dir, '--gin_bindings=AqlAgent.gamam = 0.5')
+    self.assert_one_line_error(result, 'gamam', root_dir)
+
+  def test_unknown_environment_id(self):
+    root_dir = os.path.join(self.get_temp_dir(), 'bad_env')
+    result = self.run_cli(root_dir, "--gin_bindings=train_eval.env_name = 'NoSuchEnv-v9'")
+    self.assert_one_line_error(result, 'NoSuchEnv-v9', root_dir)
+
+
+if __name__ == '__main__':
+  tf.test.main()
