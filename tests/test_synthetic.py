@@ -24,45 +24,83 @@ class SubActionChainTest(tf.test.TestCase, parameterized.TestCase):
     super().setUp()
     gin.clear_config()
 
-  def test_rewards_by_hand(self):
+  def test_rewards_by_hand_add(self):
     # B = 3, t = (1, 2, 0): a* = (1, (2 + 1) % 3, (0 + 0) % 3) = (1, 0, 0).
     context = np.array([1, 2, 0])
     actions = np.array([[1, 0, 0],   # All three conditions hold.
                         [1, 2, 0],   # a_2 wrong (target 0); a_3's target (0 + 2) % 3 = 2.
                         [1, 2, 2],   # a_2 wrong, a_3 right given a_2 = 2.
                         [0, 2, 2]])  # a_1 wrong (target 1); a_2 right given a_1 = 0; a_3 right.
-    self.assertAllClose(synthetic.chain_rewards(context, actions, 3), [1.0, 1 / 3, 2 / 3, 2 / 3])
+    self.assertAllClose(synthetic.chain_rewards(context, actions, 3, rule='add'),
+                        [1.0, 1 / 3, 2 / 3, 2 / 3])
 
-  @parameterized.parameters((2, 3), (3, 4), (4, 2))
-  def test_optimal_action_is_the_unique_maximum(self, num_sub_actions, num_values):
-    env = synthetic.SubActionChainEnv(num_sub_actions, num_values, episode_length=10)
+  def test_rewards_by_hand_reflect(self):
+    # B = 4, B // 2 = 2 (0, 1 are low), t = (1, 2, 3): a*_1 = t_1 = 1; a*_1 = 1 < 2 is low, so
+    # a*_2 = t_2 = 2; a*_2 = 2 is not < 2, so a*_3 = 4 - 1 - t_3 = 0. a* = (1, 2, 0).
+    context = np.array([1, 2, 3])
+    actions = np.array([[1, 2, 0],   # All three conditions hold.
+                        [1, 2, 3],   # a_3 wrong (target 0).
+                        [3, 1, 3],   # a_1 wrong; a_1 = 3 high: target_2 = 3 - 2 = 1, right;
+                                     # a_2 = 1 low: target_3 = t_3 = 3, right.
+                        [2, 2, 0],   # a_1 wrong; a_1 = 2 high: target_2 = 1, wrong;
+                                     # a_2 = 2 high: target_3 = 0, right.
+                        [0, 0, 0]])  # a_1 wrong; target_2 = 2 wrong; target_3 = 3 wrong.
+    rewards = synthetic.chain_rewards(context, actions, 4)  # 'reflect' is the default.
+    self.assertAllClose(rewards, [1.0, 2 / 3, 2 / 3, 1 / 3, 0.0])
+    all_rewards = synthetic.chain_rewards(context, _all_actions(3, 4), 4, rule='reflect')
+    self.assertAllEqual(_all_actions(3, 4)[all_rewards == 1.0], [[1, 2, 0]])
+    # B = 2: only a_{d-1} = 0 is low. t = (1, 1): a* = (1, 2 - 1 - 1) = (1, 0).
+    self.assertAllClose(synthetic.chain_rewards(np.array([1, 1]), np.array([[1, 0], [1, 1]]), 2),
+                        [1.0, 0.5])
+    # Odd B = 5, B // 2 = 2: a_{d-1} = 1 is low, 2 is high; t_d = 2 is its own reflection.
+    self.assertAllEqual(synthetic.chain_targets(np.array([1, 1, 2, 2]), np.array([1, 2, 1, 2]), 5),
+                        [1, 3, 2, 2])
+
+  @parameterized.product(rule=('reflect', 'add'), shape=((2, 3), (3, 4), (4, 2)))
+  def test_optimal_action_is_the_unique_maximum(self, rule, shape):
+    num_sub_actions, num_values = shape
+    env = synthetic.SubActionChainEnv(num_sub_actions, num_values, episode_length=10, rule=rule)
     observation, _ = env.reset(seed=1)
     actions = _all_actions(num_sub_actions, num_values)
     for _ in range(5):
       context = observation.reshape([num_sub_actions, num_values]).argmax(axis=-1)  # [D]
-      rewards = synthetic.chain_rewards(context, actions, num_values)  # [B**D]
+      rewards = synthetic.chain_rewards(context, actions, num_values, rule)  # [B**D]
       optimal = env.optimal_action()
       self.assertEqual(optimal.dtype, np.int64)
+      self.assertEqual(optimal[0], context[0])  # a*_1 = t_1 under both rules.
       self.assertEqual(env.reward_for(optimal), 1.0)
       self.assertEqual(np.sum(rewards == 1.0), 1)
       self.assertAllEqual(actions[np.argmax(rewards)], optimal)
       observation, reward, *_ = env.step(optimal)
       self.assertEqual(reward, 1.0)
 
-  def test_best_sub_action_depends_on_the_previous_choice(self):
-    num_values = 5
-    env = synthetic.SubActionChainEnv(2, num_values)
+  def test_add_optimal_action_is_cumulative_sum(self):
+    env = synthetic.SubActionChainEnv(5, 7, rule='add')
+    observation, _ = env.reset(seed=0)
+    context = observation.reshape([5, 7]).argmax(axis=-1)  # [D]
+    self.assertAllEqual(env.optimal_action(), np.cumsum(context) % 7)
+
+  @parameterized.parameters(('reflect', 6), ('add', 5))
+  def test_best_sub_action_depends_on_the_previous_choice(self, rule, num_values):
+    env = synthetic.SubActionChainEnv(2, num_values, rule=rule)
     observation, _ = env.reset(seed=2)
     context = observation.reshape([2, num_values]).argmax(axis=-1)  # [2]
     grid = _all_actions(2, num_values)  # [B * B, 2], a_2 varying fastest.
     rewards = np.array([env.reward_for(a) for a in grid]).reshape([num_values, num_values])
     best_second = rewards.argmax(axis=-1)  # [B]: the best a_2 for each chosen a_1.
-    self.assertAllEqual(best_second, (context[1] + np.arange(num_values)) % num_values)
-    self.assertLen(set(best_second.tolist()), num_values)  # Every a_1 moves the best a_2.
+    previous = np.arange(num_values)  # [B]: every a_1.
+    if rule == 'reflect':
+      expected = np.where(previous < num_values // 2, context[1], num_values - 1 - context[1])
+      num_distinct = 2  # Even B: t_2 != B - 1 - t_2, so low and high a_1 disagree.
+    else:
+      expected = (context[1] + previous) % num_values
+      num_distinct = num_values  # Every a_1 moves the best a_2.
+    self.assertAllEqual(best_second, expected)
+    self.assertLen(set(best_second.tolist()), num_distinct)
 
-  def test_changing_one_sub_action_moves_the_rest_of_the_chain(self):
+  def test_changing_one_sub_action_moves_the_rest_of_the_chain_add(self):
     num_sub_actions, num_values = 4, 5
-    env = synthetic.SubActionChainEnv(num_sub_actions, num_values)
+    env = synthetic.SubActionChainEnv(num_sub_actions, num_values, rule='add')
     env.reset(seed=2)
     optimal = env.optimal_action()
     changed = optimal.copy()
@@ -71,9 +109,21 @@ class SubActionChainTest(tf.test.TestCase, parameterized.TestCase):
     shifted = (optimal + 1) % num_values  # Every a_d follows a_1: only condition 1 fails.
     self.assertAllClose(env.reward_for(shifted), 1 - 1 / num_sub_actions)
 
-  @parameterized.parameters((5, 4), (3, 10))
-  def test_random_actions_average_one_over_num_values(self, num_sub_actions, num_values):
-    env = synthetic.SubActionChainEnv(num_sub_actions, num_values, episode_length=10)
+  def test_changing_one_sub_action_across_halves_reflect(self):
+    num_sub_actions, num_values, half = 4, 6, 3
+    env = synthetic.SubActionChainEnv(num_sub_actions, num_values)
+    env.reset(seed=2)
+    optimal = env.optimal_action()
+    same_half = optimal.copy()  # a_1 moves within its half: only condition 1 fails.
+    same_half[0] = optimal[0] // half * half + (optimal[0] + 1) % half
+    self.assertAllClose(env.reward_for(same_half), 1 - 1 / num_sub_actions)
+    other_half = optimal.copy()  # a_1 moves to the other half: conditions 1 and 2 fail.
+    other_half[0] = num_values - 1 - optimal[0]
+    self.assertAllClose(env.reward_for(other_half), 1 - 2 / num_sub_actions)
+
+  @parameterized.parameters(('reflect', 5, 4), ('reflect', 3, 5), ('add', 5, 4), ('add', 3, 10))
+  def test_random_actions_average_one_over_num_values(self, rule, num_sub_actions, num_values):
+    env = synthetic.SubActionChainEnv(num_sub_actions, num_values, episode_length=10, rule=rule)
     env.reset(seed=3)
     env.action_space.seed(3)
     num_steps = 4000
@@ -89,14 +139,14 @@ class SubActionChainTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(env.random_return(), 10 * p)
     self.assertEqual(env.optimal_return(), 10.0)
 
-  @parameterized.parameters((4, 3, 5), (3, 4, 20))
-  def test_best_of_uniform_return_matches_monte_carlo(self, num_sub_actions, num_values,
-                                                      num_samples):
+  @parameterized.product(rule=('reflect', 'add'), case=((4, 3, 5), (3, 4, 20)))
+  def test_best_of_uniform_return_matches_monte_carlo(self, rule, case):
+    num_sub_actions, num_values, num_samples = case
     rng = np.random.default_rng(0)
     num_contexts = 20000
     contexts = rng.integers(0, num_values, [num_contexts, 1, num_sub_actions])  # [M, 1, D]
     actions = rng.integers(0, num_values, [num_contexts, num_samples, num_sub_actions])
-    best = synthetic.chain_rewards(contexts, actions, num_values).max(axis=-1)  # [M]
+    best = synthetic.chain_rewards(contexts, actions, num_values, rule).max(axis=-1)  # [M]
     expected = synthetic.chain_best_of_uniform_return(num_sub_actions, num_values, num_samples)
     std_error = 10 * best.std() / np.sqrt(num_contexts)
     self.assertAllClose(expected, 10 * best.mean(), atol=4 * std_error)
@@ -128,6 +178,19 @@ class SubActionChainTest(tf.test.TestCase, parameterized.TestCase):
   def test_bad_arguments_raise(self, **kwargs):
     with self.assertRaisesRegex(ValueError, 'must be an integer >='):
       synthetic.SubActionChainEnv(**kwargs)
+
+  @parameterized.parameters('Reflect', 'mod', None)
+  def test_bad_rule_raises(self, rule):
+    with self.assertRaisesRegex(ValueError, "rule must be one of 'reflect', 'add'; got"):
+      synthetic.SubActionChainEnv(3, 4, rule=rule)
+    with self.assertRaisesRegex(ValueError, "rule must be one of 'reflect', 'add'; got"):
+      synthetic.chain_rewards(np.array([0, 1]), np.array([0, 1]), 4, rule=rule)
+
+  def test_rule_defaults_to_reflect_and_passes_through_env_kwargs(self):
+    self.assertEqual(synthetic.SubActionChainEnv().rule, 'reflect')
+    self.assertEqual(load('tf_aql/SubActionChain-v0').gym_env.unwrapped.rule, 'reflect')
+    env = load('tf_aql/SubActionChain-v0', env_kwargs={'num_values': 4, 'rule': 'add'})
+    self.assertEqual((env.gym_env.unwrapped.rule, env.gym_env.unwrapped.num_values), ('add', 4))
 
 
 class ContinuousChainTest(tf.test.TestCase, parameterized.TestCase):

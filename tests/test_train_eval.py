@@ -14,12 +14,13 @@ from tf_aql import cli
 from tf_aql.train_loop import train_eval
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AQL = os.path.join(REPO, 'gin', 'methods', 'aql.gin')
 SMOKE = os.path.join(REPO, 'gin', 'smoke.gin')
 
 
 def run_smoke(root_dir, *bindings):
   gin.clear_config()
-  cli.parse_gin([SMOKE], list(bindings))
+  cli.parse_gin([AQL, SMOKE], list(bindings))
   return train_eval(root_dir)
 
 
@@ -91,7 +92,7 @@ class CommandLineErrorsTest(tf.test.TestCase):
   def run_cli(self, root_dir, *args):
     return subprocess.run(
         [sys.executable, os.path.join(REPO, 'train', 'train_eval.py'), f'--root_dir={root_dir}',
-         f'--gin_file={SMOKE}', *args], capture_output=True, text=True, cwd=REPO, timeout=300)
+         f'--gin_file={AQL}', f'--gin_file={SMOKE}', *args], capture_output=True, text=True, cwd=REPO, timeout=300)
 
   def assert_one_line_error(self, result, pattern, root_dir):
     self.assertEqual(result.returncode, 2, result.stderr[-3000:])

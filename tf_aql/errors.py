@@ -7,3 +7,7 @@ class TfAqlError(Exception):
 
 class EnvironmentLoadError(TfAqlError, ValueError):
   """An environment id gymnasium does not know, or environment settings tf_aql cannot use."""
+
+
+class ConfigurationError(TfAqlError, ValueError):
+  """A gin value that cannot work (for example a search too large for the action space)."""

@@ -113,16 +113,17 @@ def train_eval(root_dir: str,
   if not resumed and replay.num_items == 0:
     _initial_collect(collect_env, replay, counter, initial_collect_steps, train_step)
 
+  greedy = builders.greedy_policy(agent)
   collect_actor = actor.Actor(
       collect_env, py_tf_eager_policy.PyTFEagerPolicy(agent.collect_policy, use_tf_function=True),
       train_step, steps_per_run=collect_steps_per_iteration,
       observers=[replay.observer, counter], metrics=actor.collect_metrics(buffer_size=10),
       summary_dir=folder.path('train'), summary_interval=summary_interval)
   eval_actor = actor.Actor(
-      eval_env, py_tf_eager_policy.PyTFEagerPolicy(agent.policy, use_tf_function=True),
+      eval_env, py_tf_eager_policy.PyTFEagerPolicy(greedy, use_tf_function=True),
       train_step, episodes_per_run=num_eval_episodes,
       metrics=actor.eval_metrics(num_eval_episodes), summary_dir=folder.path('eval'))
-  savers = {'greedy': policy_saver.PolicySaver(agent.policy, train_step=train_step),
+  savers = {'greedy': policy_saver.PolicySaver(greedy, train_step=train_step),
             'collect': policy_saver.PolicySaver(agent.collect_policy, train_step=train_step)}
   writer = tf.summary.create_file_writer(folder.path('train'))
   start_time, start_wall = time.time(), float(wall_time.numpy())

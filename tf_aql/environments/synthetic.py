@@ -7,15 +7,30 @@ own is not enough, while the best action is still known in closed form.
 
 SubActionChain (discrete; `MultiDiscrete([B] * D)`, B**D joint actions)
   Every step draws a fresh context `t` uniform in {0..B-1}^D; the observation is the
-  concatenated one-hot code of `t` (float32 [D * B]). With a_0 := 0,
+  concatenated one-hot code of `t` (float32 [D * B]). With a_0 := 0, the reward is
 
-      target_d(a) = (t_d + a_{d-1}) mod B,     r(a) = (1 / D) * #{d : a_d == target_d(a)}.
+      r(a) = (1 / D) * #{d : a_d == target_d(a)},
 
-  The optimal action is the chain a*_1 = t_1, a*_d = (t_d + a*_{d-1}) mod B, i.e.
-  a*_d = (t_1 + ... + t_d) mod B, with r(a*) = 1. For a uniform action each condition holds
-  independently with probability p = 1/B (a_d is uniform and independent of target_d(a)), so the
-  number of satisfied conditions X is Binomial(D, 1/B), E[r] = 1/B.
-  Best of n uniform actions, scored by a perfect critic:
+  where target_d(a) depends only on t_d and a_{d-1}, by one of two rules (`rule=`):
+
+    'reflect' (default): a_{d-1} is "low" if a_{d-1} < B // 2 (for B = 2: a_{d-1} == 0), and
+        target_d(a) = t_d          if a_{d-1} < B // 2,
+        target_d(a) = B - 1 - t_d  otherwise.
+      A critic needs only about 2B hidden units per sub-action (a threshold on a_{d-1} times
+      the one-hot code of t_d). For odd B the middle value t_d = (B - 1) / 2 is its own
+      reflection, so for that context value alone the best a_d does not depend on a_{d-1}.
+    'add' (harder; kept for benchmarks):
+        target_d(a) = (t_d + a_{d-1}) mod B.
+      A 3-way modular interaction: a critic needs ~B**2 hidden units per sub-action.
+
+  Under both rules the best value of a_d depends on the value chosen for a_{d-1}. The optimal
+  action is the chain a*_1 = t_1 (a_0 = 0 is low, and (t_1 + 0) mod B = t_1), a*_d = target_d
+  given a*_{d-1} (for 'add': a*_d = (t_1 + ... + t_d) mod B); it is the unique action with
+  r(a*) = 1. The random and best-of-n values below are the same for both rules: for a uniform
+  action each condition holds independently with probability p = 1/B, because a_d is uniform
+  and independent of target_d(a), which depends only on t and a_{d-1}. So the number of
+  satisfied conditions X is Binomial(D, 1/B) and E[r] = 1/B. Best of n uniform actions, scored
+  by a perfect critic:
       E[max_i X_i] = sum_{k=1..D} P(max_i X_i >= k) = sum_{k=1..D} 1 - (1 - P(X >= k))^n,
   and E[max_i r(a_i)] = E[max_i X_i] / D.
 
@@ -35,7 +50,8 @@ random L * E[r], optimal L. Episodes last L = `episode_length` steps and end tru
 (terminated=False, truncated=True): a time limit, so Q-targets keep bootstrapping.
 All randomness comes from the env's `np_random`, seeded through `reset(seed=...)`.
 
-Registered ids (kwargs default to D=6, B=10, L=10; override with `env_kwargs`):
+Registered ids (kwargs default to D=6, B=10, L=10, rule='reflect'; override with `env_kwargs`,
+e.g. `{'rule': 'add'}`):
 `tf_aql/SubActionChain-v0`, `tf_aql/ContinuousChain-v0`, and the same names without namespace,
 `SubActionChain-v0` and `ContinuousChain-v0`, which the module form needs:
 `tf_aql.environments.synthetic:SubActionChain-v0` (gymnasium looks up the part after the colon).
@@ -50,13 +66,14 @@ import numpy as np
 DISCRETE_ENV_NAME = 'SubActionChain-v0'
 CONTINUOUS_ENV_NAME = 'ContinuousChain-v0'
 NAMESPACE = 'tf_aql'
+CHAIN_RULES = ('reflect', 'add')  # SubActionChain target rules; the first is the default.
 
 
 # --- closed-form values -----------------------------------------------------------------------
 
 
 def chain_random_return(num_values: int, episode_length: int = 10) -> float:
-  """SubActionChain: expected return of uniform random actions, L / B."""
+  """SubActionChain: expected return of uniform random actions, L / B (either rule)."""
   return episode_length / num_values
 
 
@@ -64,7 +81,7 @@ def chain_best_of_uniform_return(num_sub_actions: int, num_values: int, num_samp
                                  episode_length: int = 10) -> float:
   """SubActionChain: L * E[max over `num_samples` iid uniform actions of r] (perfect critic).
 
-  Exact: X ~ Binomial(D, 1/B) conditions hold for a uniform action, and
+  Exact, for either rule: X ~ Binomial(D, 1/B) conditions hold for a uniform action, and
   E[max of n] = sum_{k=1..D} 1 - (1 - P(X >= k))^n.
   """
   d, p, n = num_sub_actions, 1.0 / num_values, num_samples
@@ -105,10 +122,27 @@ def continuous_chain_best_of_uniform_return(num_sub_actions: int, num_samples: i
 # --- rewards ------------------------------------------------------------------------------------
 
 
-def chain_rewards(context: np.ndarray, actions: np.ndarray, num_values: int) -> np.ndarray:
-  """SubActionChain rewards: context int [D], actions int [..., D] -> float64 [...] in [0, 1]."""
+def chain_targets(context: np.ndarray, previous: np.ndarray, num_values: int,
+                  rule: str = 'reflect') -> np.ndarray:
+  """SubActionChain targets: context int [..., D], previous a_{d-1} int [..., D] -> int [..., D].
+
+  'reflect': t_d if a_{d-1} < B // 2 else B - 1 - t_d; 'add': (t_d + a_{d-1}) mod B. Broadcasts.
+  """
+  _check_rule(rule)
+  if rule == 'reflect':
+    return np.where(previous < num_values // 2, context, num_values - 1 - context)
+  return (context + previous) % num_values
+
+
+def chain_rewards(context: np.ndarray, actions: np.ndarray, num_values: int,
+                  rule: str = 'reflect') -> np.ndarray:
+  """SubActionChain rewards: context int [D], actions int [..., D] -> float64 [...] in [0, 1].
+
+  `rule` is 'reflect' (default) or 'add', as in `chain_targets`; anything else raises ValueError.
+  """
+  actions = np.asarray(actions)
   previous = np.concatenate([np.zeros_like(actions[..., :1]), actions[..., :-1]], axis=-1)
-  targets = (context + previous) % num_values  # [..., D]
+  targets = chain_targets(np.asarray(context), previous, num_values, rule)  # [..., D]
   return np.mean(actions == targets, axis=-1)
 
 
@@ -176,17 +210,22 @@ class _ChainEnv(gymnasium.Env):
 class SubActionChainEnv(_ChainEnv):
   """Discrete chain task, B**D joint actions (see the module docstring for the math)."""
 
-  def __init__(self, num_sub_actions: int = 6, num_values: int = 10, episode_length: int = 10):
+  def __init__(self, num_sub_actions: int = 6, num_values: int = 10, episode_length: int = 10,
+               rule: str = 'reflect'):
     """Builds the task.
 
     Args:
       num_sub_actions: D, the number of sub-actions.
       num_values: B >= 2, the values of each sub-action.
       episode_length: L, the steps per episode.
+      rule: how target_d depends on a_{d-1}: 'reflect' (default; t_d if a_{d-1} < B // 2, else
+        B - 1 - t_d) or 'add' ((t_d + a_{d-1}) mod B, harder to learn).
     """
     super().__init__(num_sub_actions, episode_length)
     _check_int_at_least('num_values', num_values, 2)
+    _check_rule(rule)
     self.num_values = int(num_values)
+    self.rule = rule
     d, b = self.num_sub_actions, self.num_values
     self.action_space = gymnasium.spaces.MultiDiscrete(np.full([d], b, dtype=np.int64))
     self.observation_space = gymnasium.spaces.Box(0.0, 1.0, shape=(d * b,), dtype=np.float32)
@@ -194,14 +233,21 @@ class SubActionChainEnv(_ChainEnv):
   def reward_for(self, action: np.ndarray) -> float:
     """r(a) in [0, 1] for the current context; action int [D]."""
     action = self._check_action(action).astype(np.int64)
-    return float(chain_rewards(self._context, action, self.num_values))
+    return float(chain_rewards(self._context, action, self.num_values, self.rule))
 
   def optimal_action(self) -> np.ndarray:
-    """The action with reward 1 for the current context, int64 [D]: cumsum(t) mod B."""
-    return np.cumsum(self._context) % self.num_values
+    """The action with reward 1 for the current context, int64 [D].
+
+    The chain a*_1 = t_1, a*_d = target_d given a*_{d-1}, for the active rule.
+    """
+    action = np.zeros([self.num_sub_actions], dtype=np.int64)
+    previous = np.int64(0)
+    for d, t_d in enumerate(self._context):
+      action[d] = previous = chain_targets(t_d, previous, self.num_values, self.rule)
+    return action
 
   def random_return(self) -> float:
-    """Expected return of uniform random actions, L / B."""
+    """Expected return of uniform random actions, L / B (either rule)."""
     return chain_random_return(self.num_values, self.episode_length)
 
   def best_of_uniform_return(self, num_samples: int) -> float:
@@ -276,11 +322,17 @@ def _check_int_at_least(name: str, value: int, minimum: int) -> None:
     raise ValueError(f'{name} must be an integer >= {minimum}; got {value!r}.')
 
 
+def _check_rule(rule: str) -> None:
+  if not isinstance(rule, str) or rule not in CHAIN_RULES:
+    options = ', '.join(repr(r) for r in CHAIN_RULES)
+    raise ValueError(f'rule must be one of {options}; got {rule!r}.')
+
+
 def _register() -> None:
   """Registers both tasks with and without the `tf_aql/` namespace (once per process)."""
   entries = [
       (DISCRETE_ENV_NAME, 'SubActionChainEnv',
-       {'num_sub_actions': 6, 'num_values': 10, 'episode_length': 10}),
+       {'num_sub_actions': 6, 'num_values': 10, 'episode_length': 10, 'rule': 'reflect'}),
       (CONTINUOUS_ENV_NAME, 'ContinuousChainEnv', {'num_sub_actions': 6, 'episode_length': 10}),
   ]
   for name, class_name, kwargs in entries:

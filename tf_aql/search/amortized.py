@@ -22,6 +22,7 @@ import tensorflow_probability as tfp
 from tf_agents.typing import types
 
 from tf_aql.action_space import ActionSpace
+from tf_aql.errors import ConfigurationError
 from tf_aql.search import base
 
 
@@ -48,7 +49,7 @@ class AmortizedSearch(base.ActionSearch):
     super().__init__(action_space)
     if num_proposal_samples < 0 or num_uniform_samples < 0 or (
         num_proposal_samples + num_uniform_samples < 1):
-      raise ValueError(
+      raise ConfigurationError(
           'AmortizedSearch needs num_proposal_samples >= 0, num_uniform_samples >= 0 and at '
           f'least one candidate; got num_proposal_samples={num_proposal_samples}, '
           f'num_uniform_samples={num_uniform_samples}.')

@@ -40,6 +40,7 @@ import tensorflow_probability as tfp
 from tf_agents.typing import types
 
 from tf_aql.action_space import ActionSpace
+from tf_aql.errors import ConfigurationError
 from tf_aql.search import base
 
 # Logit of a padded (invalid) discrete value: probability exp(-1e9) = 0 after the softmax.
@@ -72,12 +73,12 @@ class CemSearch(base.ActionSearch):
     """
     super().__init__(action_space)
     if num_iterations < 1 or num_samples < 1 or not 1 <= num_elites <= num_samples:
-      raise ValueError(
+      raise ConfigurationError(
           'CemSearch needs num_iterations >= 1, num_samples >= 1 and 1 <= num_elites <= '
           f'num_samples; got num_iterations={num_iterations}, num_samples={num_samples}, '
           f'num_elites={num_elites}.')
     if min_std < 0 or not 0 < alpha <= 1:
-      raise ValueError(f'CemSearch needs min_std >= 0 and 0 < alpha <= 1; got '
+      raise ConfigurationError(f'CemSearch needs min_std >= 0 and 0 < alpha <= 1; got '
                        f'min_std={min_std}, alpha={alpha}.')
     self._num_iterations = int(num_iterations)
     self._num_samples = int(num_samples)

@@ -21,6 +21,7 @@ import tensorflow_probability as tfp
 from tf_agents.typing import types
 
 from tf_aql.action_space import ActionSpace, UnsupportedActionSpecError
+from tf_aql.errors import ConfigurationError
 from tf_aql.search import base
 
 
@@ -50,12 +51,12 @@ class ExhaustiveSearch(base.ActionSearch):
           'Use the amortized, uniform or CEM search, or discretize the space.')
     num_actions = action_space.num_actions
     if num_actions > max_num_actions:
-      raise ValueError(
+      raise ConfigurationError(
           f'Exhaustive search cannot enumerate {action_space.describe()}: {num_actions} joint '
           f'actions exceed the limit max_num_actions={max_num_actions}; use the amortized, '
           'uniform or CEM search, or raise ExhaustiveSearch.max_num_actions.')
     if chunk_size < 1:
-      raise ValueError(f'ExhaustiveSearch.chunk_size must be >= 1; got {chunk_size}.')
+      raise ConfigurationError(f'ExhaustiveSearch.chunk_size must be >= 1; got {chunk_size}.')
     self._num_actions = int(num_actions)
     self._chunk_size = min(int(chunk_size), self._num_actions)
     self._num_chunks = -(-self._num_actions // self._chunk_size)  # ceil

@@ -18,6 +18,7 @@ import tensorflow_probability as tfp
 from tf_agents.typing import types
 
 from tf_aql.action_space import ActionSpace
+from tf_aql.errors import ConfigurationError
 from tf_aql.search import base
 
 
@@ -37,7 +38,7 @@ class UniformSearch(base.ActionSearch):
     """
     super().__init__(action_space)
     if num_uniform_samples < 1:
-      raise ValueError(f'UniformSearch.num_uniform_samples must be >= 1; got '
+      raise ConfigurationError(f'UniformSearch.num_uniform_samples must be >= 1; got '
                        f'{num_uniform_samples}.')
     self._num_uniform_samples = int(num_uniform_samples)
 
