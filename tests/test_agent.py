@@ -109,6 +109,34 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(loss_info.extra.mean_td_target, targets.mean(), rtol=1e-5)
     self.assertAllClose(loss_info.loss, expected, rtol=1e-5)  # no proposal: L = L_Q
 
+  def test_n_step_target_matches_hand_computation(self):
+    agent = make_agent(gamma=0.5, n_step_update=2)
+    experience = tensor_spec.sample_spec_nest(agent.collect_data_spec, outer_dims=[BATCH, 3],
+                                              seed=4)
+    experience = experience._replace(
+        observation=tf.random.stateless_normal([BATCH, 3, 3], seed=[4, 1]),
+        step_type=tf.ones([BATCH, 3], tf.int32),
+        reward=tf.constant([[1.0, 2.0, 9.0], [0.5, -1.0, 9.0], [3.0, 1.0, 9.0]]),
+        discount=tf.constant([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]))
+    _, _, next_time_steps = agent._as_transition(experience)
+    next_q = agent._next_q_values(next_time_steps).numpy()  # exact max at s_2
+    reward, discount = experience.reward.numpy(), experience.discount.numpy()
+    # y = r_0 + g d_0 r_1 + g^2 d_0 d_1 max_a Q_target(s_2, a)
+    expected = (reward[:, 0] + 0.5 * discount[:, 0] * reward[:, 1] +
+                0.25 * discount[:, 0] * discount[:, 1] * next_q)
+    self.assertAllClose(agent.loss(experience).extra.mean_td_target, expected.mean())
+
+  def test_proposal_collect_policy_samples_valid_actions(self):
+    agent = make_agent(AmortizedSearch, use_proposal=True, collect_mode='proposal')
+    export_dir = os.path.join(self.get_temp_dir(), 'collect_proposal')
+    policy_saver.PolicySaver(agent.collect_policy).save(export_dir)
+    loaded = tf.saved_model.load(export_dir)
+    time_step = ts.restart(tf.random.normal([BATCH, 3], seed=5), batch_size=BATCH)
+    for policy in (agent.collect_policy, loaded):
+      actions = policy.action(time_step).action.numpy()
+      self.assertEqual(actions.shape, (BATCH, 2))
+      self.assertTrue(np.all((actions >= 0) & (actions <= [2, 3])))
+
   @parameterized.named_parameters(('discrete', ACTION_SPEC), ('continuous', CONTINUOUS_SPEC))
   def test_train_step_lowers_both_losses(self, action_spec):
     agent = make_agent(AmortizedSearch, use_proposal=True, action_spec=action_spec,

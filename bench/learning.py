@@ -1,0 +1,167 @@
+r"""Learning curves side by side: several methods x seeds at equal environment-step budgets.
+
+Each run is `train/train_eval.py` in a subprocess (the same command a user runs), into
+`<out_dir>/<suite>/<method>_seed<k>`; runs that already finished are skipped, so the script
+can be stopped and started again. At the end it prints a markdown table of final returns
+(mean ± std over seeds, and the best evaluation), wall time, and draws the curves with
+train/plot.py.
+
+  python bench/learning.py --suite=chain_1e10 --seeds=0,1,2 --num_env_steps=20000
+  python bench/learning.py --suite=pendulum --methods=aql,uniform_ql,qt_opt,ddpg,sac --seeds=0
+
+Suites (method defaults in brackets): chain_1e5, chain_1e10, chain_1e20 [aql, uniform_ql,
+qt_opt; exhaustive_dqn on chain_1e5], halfcheetah_discretized [aql, uniform_ql, qt_opt],
+pendulum, lunar_lander_continuous, halfcheetah [aql, qt_opt, ddpg, sac].
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Sequence
+
+from absl import app
+from absl import flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SUITES: Dict[str, Sequence[str]] = {
+    'chain_1e5': ('aql', 'uniform_ql', 'qt_opt', 'exhaustive_dqn'),
+    'chain_1e10': ('aql', 'uniform_ql', 'qt_opt'),
+    'chain_1e20': ('aql', 'uniform_ql', 'qt_opt'),
+    'halfcheetah_discretized': ('aql', 'uniform_ql', 'qt_opt'),
+    'pendulum': ('aql', 'qt_opt', 'ddpg', 'sac'),
+    'lunar_lander_continuous': ('aql', 'qt_opt', 'ddpg', 'sac'),
+    'halfcheetah': ('aql', 'qt_opt', 'ddpg', 'sac'),
+}
+
+flags.DEFINE_string('suite', 'chain_1e10', f'One of {sorted(SUITES)}.')
+flags.DEFINE_list('methods', [], 'Method gin names (gin/methods/*.gin); default: the suite\'s.')
+flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds; one run per method and seed.')
+flags.DEFINE_integer('num_env_steps', None, 'Environment steps per run (default: the env file).')
+flags.DEFINE_integer('eval_interval', None, 'Environment steps between evaluations.')
+flags.DEFINE_multi_string('gin_bindings', [], 'Extra bindings applied to every run.')
+flags.DEFINE_string('out_dir', os.path.join(REPO, 'bench', 'out', 'learning'), 'Run folders.')
+flags.DEFINE_string('output_md', None, 'Also write the table to this markdown file.')
+flags.DEFINE_string('figure', None, 'PNG of the curves (default: <out_dir>/<suite>.png).')
+FLAGS = flags.FLAGS
+
+
+def run_dir(method: str, seed: str) -> str:
+  return os.path.join(FLAGS.out_dir, FLAGS.suite, f'{method}_seed{seed}')
+
+
+def command(method: str, seed: str) -> List[str]:
+  """The train_eval command line of one run."""
+  bindings = [f'train_eval.seed = {seed}', 'train_eval.show_progress = False']
+  if FLAGS.num_env_steps:
+    bindings.append(f'train_eval.num_env_steps = {FLAGS.num_env_steps}')
+  if FLAGS.eval_interval:
+    bindings.append(f'train_eval.eval_interval = {FLAGS.eval_interval}')
+  bindings += FLAGS.gin_bindings
+  return ([sys.executable, os.path.join(REPO, 'train', 'train_eval.py'),
+           f'--root_dir={run_dir(method, seed)}',
+           f'--gin_file={os.path.join(REPO, "gin", "methods", method + ".gin")}',
+           f'--gin_file={os.path.join(REPO, "gin", "envs", FLAGS.suite + ".gin")}'] +
+          [f'--gin_bindings={b}' for b in bindings])
+
+
+def read_rows(path: str) -> List[Dict]:
+  metrics = os.path.join(path, 'eval_metrics.jsonl')
+  if not os.path.exists(metrics):
+    return []
+  with open(metrics) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def finished(path: str) -> bool:
+  return os.path.exists(os.path.join(path, 'done'))
+
+
+def run_one(method: str, seed: str) -> None:
+  path = run_dir(method, seed)
+  if finished(path):
+    print(f'[skip] {method} seed {seed}: already finished', flush=True)
+    return
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  start = time.time()
+  print(f'[run] {method} seed {seed} -> {path}', flush=True)
+  with open(path + '.log', 'w') as log:
+    result = subprocess.run(command(method, seed), stdout=log, stderr=subprocess.STDOUT,
+                            cwd=REPO)
+  if result.returncode != 0:
+    print(f'[fail] {method} seed {seed}: exit {result.returncode}; see {path}.log', flush=True)
+    return
+  with open(os.path.join(path, 'done'), 'w') as f:
+    f.write(f'{time.time() - start:.1f}\n')
+  rows = read_rows(path)
+  print(f'[done] {method} seed {seed}: return {rows[-1]["average_return"]:.3f} at '
+        f'{rows[-1]["env_steps"]} env steps, {time.time() - start:.0f} s', flush=True)
+
+
+def summary_table(methods: Sequence[str], seeds: Sequence[str]) -> str:
+  """Markdown table: final return mean ± std over seeds, best eval, env steps, wall time."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  lines = ['| method | seeds | env steps | final return (mean ± std) | best eval (mean) | '
+           'wall time per run (s) |', '|---|---|---|---|---|---|']
+  for method in methods:
+    runs = [read_rows(run_dir(method, s)) for s in seeds if finished(run_dir(method, s))]
+    if not runs:
+      lines.append(f'| {method} | 0 | - | not run | - | - |')
+      continue
+    final = np.array([r[-1]['average_return'] for r in runs])
+    best = np.array([max(x['average_return'] for x in r) for r in runs])
+    wall = np.array([r[-1]['wall_time_s'] for r in runs])
+    lines.append(f'| {method} | {len(runs)} | {runs[0][-1]["env_steps"]} | '
+                 f'{final.mean():.3f} ± {final.std():.3f} | {best.mean():.3f} | '
+                 f'{wall.mean():.0f} |')
+  return '\n'.join(lines)
+
+
+def random_policy_return(num_episodes: int = 10) -> float:
+  """Average return of uniformly random actions on the suite's environment (seed 0)."""
+  sys.path.insert(0, REPO)
+  import gin  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from tf_agents.policies import random_py_policy  # pylint: disable=g-import-not-at-top
+  from tf_aql import cli  # pylint: disable=g-import-not-at-top
+  from tf_aql.environments import suite_gymnasium  # pylint: disable=g-import-not-at-top
+  cli.parse_gin([os.path.join(REPO, 'gin', 'methods', 'aql.gin'),
+                 os.path.join(REPO, 'gin', 'envs', FLAGS.suite + '.gin')], [])
+  env = suite_gymnasium.load(gin.query_parameter('train_eval.env_name'), seed=0)
+  policy = random_py_policy.RandomPyPolicy(env.time_step_spec(), env.action_spec())
+  returns = []
+  for _ in range(num_episodes):
+    time_step, total = env.reset(), 0.0
+    while not time_step.is_last():
+      time_step = env.step(policy.action(time_step).action)
+      total += float(time_step.reward)
+    returns.append(total)
+  return float(np.mean(returns))
+
+
+def main(argv):
+  del argv
+  if FLAGS.suite not in SUITES:
+    raise app.UsageError(f'Unknown suite {FLAGS.suite}; choose one of {sorted(SUITES)}.')
+  methods = FLAGS.methods or list(SUITES[FLAGS.suite])
+  for seed in FLAGS.seeds:  # seed-major: every method gets its first seed early
+    for method in methods:
+      run_one(method, seed)
+  table = summary_table(methods, FLAGS.seeds)
+  table += f'\n| random policy | - | - | {random_policy_return():.3f} (10 episodes) | - | - |'
+  print(table)
+  if FLAGS.output_md:
+    with open(FLAGS.output_md, 'w') as f:
+      f.write(table + '\n')
+  dirs = [run_dir(m, s) for m in methods for s in FLAGS.seeds if finished(run_dir(m, s))]
+  if dirs:
+    figure = FLAGS.figure or os.path.join(FLAGS.out_dir, f'{FLAGS.suite}.png')
+    subprocess.run([sys.executable, os.path.join(REPO, 'train', 'plot.py'),
+                    f'--run_dirs={",".join(dirs)}', f'--output={figure}',
+                    f'--title={FLAGS.suite}'], check=False)
+
+
+if __name__ == '__main__':
+  app.run(main)
