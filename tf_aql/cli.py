@@ -27,6 +27,10 @@ def register_configurables() -> None:
   import tf_aql.environments
   import tf_aql.search
   import tf_aql.train_loop
+  import tf_aql.distributed.collector
+  import tf_aql.distributed.evaluator
+  import tf_aql.distributed.learner
+  import tf_aql.distributed.replay_server
 
 
 def quiet_logs() -> None:

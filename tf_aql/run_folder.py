@@ -9,6 +9,11 @@
       train/, eval/            TensorBoard summaries
       eval_metrics.jsonl       one JSON object per evaluation
 
+    Distributed runs (docs/DISTRIBUTED.md) add:
+      collect/collector_<k>/   TensorBoard summaries of collector k (returns, episode lengths)
+      collectors/collector_<k>.jsonl  one JSON object per weights update of collector k
+      logs/<role>.log          each role's console output (train/distributed/launch.py)
+
 Every file is written next to its final name and renamed into place, so a run killed at any
 moment leaves either the old or the new version, never half of one.
 """
@@ -62,13 +67,32 @@ class RunFolder:
   # --- eval_metrics.jsonl ---------------------------------------------------------------
 
   def read_eval_metrics(self) -> List[Dict]:
-    if not os.path.exists(self.eval_metrics_path):
-      return []
-    with open(self.eval_metrics_path) as f:
-      return [json.loads(line) for line in f if line.strip()]
+    return self.read_jsonl('eval_metrics.jsonl')
 
   def append_eval_metrics(self, row: Dict) -> None:
-    with open(self.eval_metrics_path, 'a') as f:
+    self.append_jsonl('eval_metrics.jsonl', row)
+
+  # --- JSON-lines files -------------------------------------------------------------------
+
+  def read_jsonl(self, name: str) -> List[Dict]:
+    """The rows of `<root_dir>/<name>` ([] if it does not exist; a torn last line is skipped)."""
+    path = self.path(name)
+    if not os.path.exists(path):
+      return []
+    rows = []
+    with open(path) as f:
+      for line in f:
+        try:
+          rows.append(json.loads(line))
+        except ValueError:
+          continue  # a line cut short by a killed process
+    return rows
+
+  def append_jsonl(self, name: str, row: Dict) -> None:
+    """Appends `row` as one JSON line to `<root_dir>/<name>` and syncs it to disk."""
+    path = self.path(name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'a') as f:
       f.write(json.dumps(row) + '\n')
       f.flush()
       os.fsync(f.fileno())

@@ -1,26 +1,41 @@
-"""The single-process training loop (`train_eval`): collect, replay, learn, evaluate, export.
+"""The training loop (`train_eval`) and the pieces it shares with the distributed roles.
 
 Collection runs TF-Agents `Actor`s that write n+1-step sequences through a
-`ReverbAddTrajectoryObserver` into an embedded Reverb server; training runs a TF-Agents
-`Learner` on batches sampled from it. The loop keeps the replay ratio fixed: after collecting
-`k` environment steps it runs `k * samples_per_insert / batch_size` train steps, so each stored
-sequence is sampled `samples_per_insert` times on average.
+`ReverbAddTrajectoryObserver` into a Reverb table; training runs a TF-Agents `Learner` on
+batches sampled from it. `train_eval` does both in one process with an embedded Reverb server
+and keeps the replay ratio fixed itself: after collecting `k` environment steps it runs
+`k * samples_per_insert / batch_size` train steps, so each stored sequence is sampled
+`samples_per_insert` times on average. The distributed roles (`tf_aql.distributed`) run the
+same pieces in separate processes and let the replay server's rate limiter keep that ratio.
+
+Shared pieces, used by `train_eval` and by the distributed learner, collectors and evaluator:
+
+- `RunSettings`: the `train_eval.*` gin bindings, read once by every process;
+- `AgentState`: the agent and the counters a run checkpoints (train step, env step, wall time);
+- `Trainer`: the TF-Agents `Learner`, checkpoints (agent + counters + replay) and policy exports;
+- `Evaluator`: greedy episodes, the `eval_metrics.jsonl` row and its summaries;
+- `RateMeter`: environment and learner steps per second, written to TensorBoard;
+- `make_collect_actor`, `make_random_actor`: collection.
 
 Running the same command on an existing run folder resumes from its last checkpoint (agent,
 optimizers, counters and the replay contents).
 """
 
-import os
+import dataclasses
+import inspect
+import math
 import sys
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import gin
 import numpy as np
 import tensorflow as tf
+from tf_agents.environments import py_environment
 from tf_agents.policies import policy_saver
 from tf_agents.policies import py_tf_eager_policy
 from tf_agents.policies import random_py_policy
+from tf_agents.policies import tf_policy
 from tf_agents.specs import tensor_spec
 from tf_agents.train import actor
 from tf_agents.train import learner
@@ -28,8 +43,9 @@ from tf_agents.train.utils import train_utils
 
 from tf_aql import builders
 from tf_aql.environments import suite_gymnasium
+from tf_aql.errors import ConfigurationError
 from tf_aql.progress import Progress
-from tf_aql.replay import EmbeddedReplay
+from tf_aql.replay import EmbeddedReplay, Replay
 from tf_aql.run_folder import Checkpoint, RunFolder
 
 
@@ -42,6 +58,279 @@ class StepCounter:
   def __call__(self, trajectory) -> None:
     if not trajectory.is_boundary():
       self.value += 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+  """The `train_eval` arguments (see its docstring), as every process of a run reads them."""
+  env_name: str
+  num_env_steps: int
+  eval_interval: int
+  num_eval_episodes: int
+  initial_collect_steps: int
+  batch_size: int
+  replay_capacity: int
+  samples_per_insert: float
+  collect_steps_per_iteration: int
+  checkpoint_interval: Optional[int]
+  summary_interval: int
+  seed: int
+  show_progress: bool
+
+  @classmethod
+  def from_gin(cls) -> 'RunSettings':
+    """`train_eval`'s defaults overridden by its gin bindings (parse the gin files first)."""
+    parameters = inspect.signature(train_eval).parameters
+    values = {name: p.default for name, p in parameters.items() if name != 'root_dir'}
+    values.update(gin.get_bindings(train_eval))
+    if values['env_name'] is gin.REQUIRED:
+      raise ConfigurationError('train_eval.env_name is not bound: add an environment gin file '
+                               '(gin/envs/*.gin) or bind it with --gin_bindings.')
+    return cls(**values)
+
+  @property
+  def num_train_steps(self) -> int:
+    """The train steps `train_eval` runs in `num_env_steps`: ratio x steps after the random ones.
+
+    Every environment step after the initial random ones buys samples_per_insert / batch_size
+    train steps (gin/smoke.gin: (200 - 50) * 4 / 8 = 75).
+    """
+    learning_steps = max(0, self.num_env_steps - self.initial_collect_steps)
+    return int(math.floor(learning_steps * self.samples_per_insert / self.batch_size + 1e-9))
+
+  @property
+  def checkpoint_period(self) -> int:
+    """Environment steps between checkpoints."""
+    return self.checkpoint_interval or self.eval_interval
+
+  def gin_text(self) -> str:
+    """The settings as `train_eval.*` gin bindings (for the operative config of a role)."""
+    return ''.join(f'train_eval.{name} = {value!r}\n'
+                   for name, value in dataclasses.asdict(self).items())
+
+
+def load_env(settings: RunSettings, seed: int) -> py_environment.PyEnvironment:
+  return suite_gymnasium.load(settings.env_name, seed=seed)
+
+
+class AgentState:
+  """The agent and the run's counters: what a checkpoint holds and the roles exchange.
+
+  Attributes:
+    train_step: the train-step counter (int64), owned by the agent.
+    env_step: environment steps collected when last checkpointed or pushed (int64).
+    wall_time: run wall time in seconds when last checkpointed or pushed (float64).
+    agent: the agent `builders.make_agent` builds from gin.
+  """
+
+  def __init__(self, env: py_environment.PyEnvironment):
+    time_step_spec = tensor_spec.from_spec(env.time_step_spec())
+    action_spec = tensor_spec.from_spec(env.action_spec())
+    self.train_step = train_utils.create_train_step()
+    self.env_step = tf.Variable(0, dtype=tf.int64, name='env_step')
+    self.wall_time = tf.Variable(0.0, dtype=tf.float64, name='wall_time_s')
+    self.agent = builders.make_agent(time_step_spec, action_spec, self.train_step)
+    self.greedy_policy = builders.greedy_policy(self.agent)
+
+  @property
+  def collect_policy(self) -> tf_policy.TFPolicy:
+    return self.agent.collect_policy
+
+  @property
+  def sequence_length(self) -> int:
+    """Steps per stored sequence: n + 1 for n-step updates, 2 for agents without a preference."""
+    return self.agent.train_sequence_length or 2
+
+  def policy_variables(self) -> List[tf.Variable]:
+    """The variables of the collect and greedy policies, each once, in a fixed order."""
+    seen, variables = set(), []
+    for variable in (list(self.collect_policy.variables()) +
+                     list(self.greedy_policy.variables())):
+      if variable.ref() not in seen:
+        seen.add(variable.ref())
+        variables.append(variable)
+    return variables
+
+  def make_checkpoint(self, directory: str) -> Checkpoint:
+    return Checkpoint(directory, agent=self.agent, train_step=self.train_step,
+                      env_step=self.env_step, wall_time=self.wall_time)
+
+
+class WallClock:
+  """Run wall time: the seconds of earlier sessions (restored counter) plus this session's."""
+
+  def __init__(self, wall_time: tf.Variable):
+    self._wall_time = wall_time
+    self.start()
+
+  def start(self) -> None:
+    self._start_time, self._start_wall = time.time(), float(self._wall_time.numpy())
+
+  def elapsed(self) -> float:
+    return self._start_wall + time.time() - self._start_time
+
+
+class Trainer:
+  """The learning side of a run: TF-Agents `Learner`, checkpoints and policy exports.
+
+  Checkpoints hold the agent (networks and optimizers) and the counters of `AgentState`, and
+  trigger a checkpoint of the replay table, so agent and replay resume together.
+  """
+
+  def __init__(self, folder: RunFolder, state: AgentState,
+               dataset_fn: Callable[[], tf.data.Dataset], replay: Replay,
+               summary_interval: int):
+    self._folder = folder
+    self._state = state
+    self._replay = replay
+    self.learner = learner.Learner(
+        folder.root_dir, state.train_step, state.agent, experience_dataset_fn=dataset_fn,
+        checkpoint_interval=0,  # `save_checkpoint` saves agent, counters and replay together
+        summary_interval=summary_interval)
+    self._checkpoint = state.make_checkpoint(folder.checkpoint_dir)
+    self._savers = None  # built at the first export (tracing the policies takes seconds)
+    self.writer = tf.summary.create_file_writer(folder.path('train'))
+    self.clock = WallClock(state.wall_time)
+
+  @property
+  def train_step(self) -> int:
+    return int(self._state.train_step.numpy())
+
+  def restore(self) -> bool:
+    """Restores the latest checkpoint (False when there is none) and restarts the clock."""
+    resumed = self._checkpoint.restore()
+    self.clock.start()
+    return resumed
+
+  def train(self, iterations: int) -> None:
+    self.learner.run(iterations=iterations)
+
+  def save_checkpoint(self, env_steps: int) -> None:
+    """Checkpoints the replay, then the agent and the counters (numbered by `env_steps`)."""
+    self._state.env_step.assign(env_steps)
+    self._state.wall_time.assign(self.clock.elapsed())
+    self._replay.checkpoint()
+    self._checkpoint.save(env_steps)
+
+  def export_policies(self) -> None:
+    """Writes `policies/greedy` and `policies/collect` (SavedModels)."""
+    if self._savers is None:
+      train_step = self._state.train_step
+      self._savers = {
+          'greedy': policy_saver.PolicySaver(self._state.greedy_policy, train_step=train_step),
+          'collect': policy_saver.PolicySaver(self._state.collect_policy,
+                                              train_step=train_step)}
+    for name, saver in self._savers.items():
+      self._folder.export_policy(saver, name)
+
+  def flush_summaries(self) -> None:
+    self.learner.train_summary_writer.flush()
+    self.writer.flush()
+
+
+class Evaluator:
+  """Greedy-policy episodes; appends a row to `eval_metrics.jsonl` and writes summaries.
+
+  The row: env_steps, train_step, average_return, average_episode_length, num_episodes,
+  wall_time_s (and any extra fields). The actor's metrics go to `<root_dir>/eval` (step:
+  train step); `eval/average_return` and `eval/average_episode_length` go to `writer` (step:
+  environment steps).
+  """
+
+  def __init__(self, folder: RunFolder, env: py_environment.PyEnvironment,
+               policy: tf_policy.TFPolicy, train_step: tf.Variable, num_episodes: int,
+               writer: tf.summary.SummaryWriter):
+    self._folder = folder
+    self._train_step = train_step
+    self._num_episodes = num_episodes
+    self._writer = writer
+    self._actor = actor.Actor(
+        env, py_tf_eager_policy.PyTFEagerPolicy(policy, use_tf_function=True), train_step,
+        episodes_per_run=num_episodes, metrics=actor.eval_metrics(num_episodes),
+        summary_dir=folder.path('eval'))
+
+  def evaluate(self, env_steps: int, wall_time_s: float, **extra) -> Dict:
+    """Runs the episodes and records them; returns the row."""
+    self._actor.reset()
+    self._actor.run()
+    self._actor.write_metric_summaries()
+    row = {'env_steps': env_steps, 'train_step': int(self._train_step.numpy()),
+           'average_return': metric_value(self._actor, 'AverageReturn'),
+           'average_episode_length': metric_value(self._actor, 'AverageEpisodeLength'),
+           'num_episodes': self._num_episodes,
+           'wall_time_s': round(wall_time_s, 3)}
+    row.update(extra)
+    self._folder.append_eval_metrics(row)
+    with self._writer.as_default(step=env_steps):
+      tf.summary.scalar('eval/average_return', row['average_return'])
+      tf.summary.scalar('eval/average_episode_length', row['average_episode_length'])
+    self._writer.flush()
+    return row
+
+
+class RateMeter:
+  """Environment and learner steps per second since the last call, written to TensorBoard."""
+
+  def __init__(self, writer: tf.summary.SummaryWriter, env_steps: int, train_steps: int):
+    self._writer = writer
+    self._last = (time.time(), env_steps, train_steps)
+    self.env_steps_per_sec = None
+    self.train_steps_per_sec = None
+
+  def log(self, env_steps: int, train_steps: int,
+          scalars: Optional[Dict[str, Optional[float]]] = None) -> Tuple[float, float]:
+    """Writes `perf/env_steps_per_sec`, `perf/learner_steps_per_sec` and `scalars` (step: env
+    steps; None values are skipped); returns the two rates."""
+    now = time.time()
+    dt = max(now - self._last[0], 1e-6)
+    self.env_steps_per_sec = (env_steps - self._last[1]) / dt
+    self.train_steps_per_sec = (train_steps - self._last[2]) / dt
+    self._last = (now, env_steps, train_steps)
+    with self._writer.as_default(step=env_steps):
+      tf.summary.scalar('perf/env_steps_per_sec', self.env_steps_per_sec)
+      tf.summary.scalar('perf/learner_steps_per_sec', self.train_steps_per_sec)
+      for name, value in (scalars or {}).items():
+        if value is not None:
+          tf.summary.scalar(name, value)
+    return self.env_steps_per_sec, self.train_steps_per_sec
+
+
+def make_collect_actor(env: py_environment.PyEnvironment, policy: tf_policy.TFPolicy,
+                       train_step: tf.Variable, observers: Sequence[Callable],
+                       steps_per_run: int, summary_dir: Optional[str],
+                       summary_interval: int) -> actor.Actor:
+  """An `Actor` running `policy` for `steps_per_run` steps per `run()`, with return metrics."""
+  return actor.Actor(
+      env, py_tf_eager_policy.PyTFEagerPolicy(policy, use_tf_function=True), train_step,
+      steps_per_run=steps_per_run, observers=list(observers),
+      metrics=actor.collect_metrics(buffer_size=10), summary_dir=summary_dir,
+      summary_interval=summary_interval)
+
+
+def make_random_actor(env: py_environment.PyEnvironment, train_step: tf.Variable,
+                      observers: Sequence[Callable], steps_per_run: int) -> actor.Actor:
+  """An `Actor` taking uniformly random actions (fills the replay before training)."""
+  random_policy = random_py_policy.RandomPyPolicy(env.time_step_spec(), env.action_spec())
+  return actor.Actor(env, random_policy, train_step, steps_per_run=steps_per_run,
+                     observers=list(observers))
+
+
+def metric_value(actor_: actor.Actor, name: str) -> Optional[float]:
+  """The current value of the actor's metric `name` (None if it has none)."""
+  for metric in actor_.metrics:
+    if metric.name == name:
+      return float(metric.result())
+  return None
+
+
+def collect_return_scalars(collect_actor: actor.Actor) -> Dict[str, Optional[float]]:
+  return {f'collect/{name}': metric_value(collect_actor, name)
+          for name in ('AverageReturn', 'AverageEpisodeLength')}
+
+
+def next_multiple(value: int, interval: int) -> int:
+  """The first multiple of `interval` strictly above `value`."""
+  return (value // interval + 1) * interval
 
 
 @gin.configurable
@@ -87,146 +376,68 @@ def train_eval(root_dir: str,
   # Everything that can fail on bad input happens before the run folder is touched.
   collect_env = suite_gymnasium.load(env_name, seed=seed)
   eval_env = suite_gymnasium.load(env_name, seed=seed + 1)
-  time_step_spec = tensor_spec.from_spec(collect_env.time_step_spec())
-  action_spec = tensor_spec.from_spec(collect_env.action_spec())
-  train_step = train_utils.create_train_step()
-  env_step = tf.Variable(0, dtype=tf.int64, name='env_step')
-  wall_time = tf.Variable(0.0, dtype=tf.float64, name='wall_time_s')
-  agent = builders.make_agent(time_step_spec, action_spec, train_step)
-  sequence_length = agent.train_sequence_length or 2
+  state = AgentState(collect_env)
 
   folder.create()
-  replay = EmbeddedReplay(agent.collect_data_spec, sequence_length, replay_capacity,
-                          folder.replay_dir)
-  ratio_learner = learner.Learner(
-      folder.root_dir, train_step, agent,
-      experience_dataset_fn=lambda: replay.dataset(batch_size),
-      checkpoint_interval=0,  # the loop checkpoints agent, counters and replay together
-      summary_interval=summary_interval)
-  checkpoint = Checkpoint(folder.checkpoint_dir, agent=agent, train_step=train_step,
-                          env_step=env_step, wall_time=wall_time)
-  resumed = checkpoint.restore()
-  folder.trim_eval_metrics(int(env_step.numpy()) if resumed else None)
+  replay = EmbeddedReplay(state.agent.collect_data_spec, state.sequence_length,
+                          replay_capacity, folder.replay_dir)
+  trainer = Trainer(folder, state, lambda: replay.dataset(batch_size), replay,
+                    summary_interval)
+  resumed = trainer.restore()
+  folder.trim_eval_metrics(int(state.env_step.numpy()) if resumed else None)
   folder.write_text('operative_config.gin', gin.operative_config_str())
 
-  counter = StepCounter(int(env_step.numpy()))
-  if not resumed and replay.num_items == 0:
-    _initial_collect(collect_env, replay, counter, initial_collect_steps, train_step)
+  counter = StepCounter(int(state.env_step.numpy()))
+  if not resumed and replay.num_items == 0 and initial_collect_steps > 0:
+    print(f'Collecting {initial_collect_steps} random steps to fill the replay...',
+          file=sys.stderr)
+    make_random_actor(collect_env, state.train_step, [replay.observer, counter],
+                      initial_collect_steps).run()
+    replay.end_episode()  # the collect actor starts a new episode
 
-  greedy = builders.greedy_policy(agent)
-  collect_actor = actor.Actor(
-      collect_env, py_tf_eager_policy.PyTFEagerPolicy(agent.collect_policy, use_tf_function=True),
-      train_step, steps_per_run=collect_steps_per_iteration,
-      observers=[replay.observer, counter], metrics=actor.collect_metrics(buffer_size=10),
-      summary_dir=folder.path('train'), summary_interval=summary_interval)
-  eval_actor = actor.Actor(
-      eval_env, py_tf_eager_policy.PyTFEagerPolicy(greedy, use_tf_function=True),
-      train_step, episodes_per_run=num_eval_episodes,
-      metrics=actor.eval_metrics(num_eval_episodes), summary_dir=folder.path('eval'))
-  savers = {'greedy': policy_saver.PolicySaver(greedy, train_step=train_step),
-            'collect': policy_saver.PolicySaver(agent.collect_policy, train_step=train_step)}
-  writer = tf.summary.create_file_writer(folder.path('train'))
-  start_time, start_wall = time.time(), float(wall_time.numpy())
-
-  def elapsed() -> float:
-    return start_wall + time.time() - start_time
-
-  def save_checkpoint() -> None:
-    env_step.assign(counter.value)
-    wall_time.assign(elapsed())
-    replay.checkpoint()
-    checkpoint.save(counter.value)
+  collect_actor = make_collect_actor(
+      collect_env, state.collect_policy, state.train_step, [replay.observer, counter],
+      collect_steps_per_iteration, folder.path('train'), summary_interval)
+  evaluator = Evaluator(folder, eval_env, state.greedy_policy, state.train_step,
+                        num_eval_episodes, trainer.writer)
+  trainer.clock.start()
 
   def evaluate_and_export() -> Dict:
-    eval_actor.reset()
-    eval_actor.run()
-    eval_actor.write_metric_summaries()
-    row = _eval_row(eval_actor, counter.value, int(train_step.numpy()), num_eval_episodes,
-                    elapsed())
-    row['replay_items'] = replay.num_items
-    folder.append_eval_metrics(row)
-    with writer.as_default(step=counter.value):
-      tf.summary.scalar('eval/average_return', row['average_return'])
-      tf.summary.scalar('eval/average_episode_length', row['average_episode_length'])
-    for name, saver in savers.items():
-      folder.export_policy(saver, name)
+    row = evaluator.evaluate(counter.value, trainer.clock.elapsed(),
+                             replay_items=replay.num_items)
+    trainer.export_policies()
     return row
 
   progress = Progress(num_env_steps, counter.value, enabled=show_progress)
+  meter = RateMeter(trainer.writer, counter.value, trainer.train_step)
   last_row = evaluate_and_export() if not resumed else (folder.read_eval_metrics() or [{}])[-1]
-  next_eval = _next_multiple(counter.value, eval_interval)
-  next_checkpoint = _next_multiple(counter.value, checkpoint_interval or eval_interval)
+  next_eval = next_multiple(counter.value, eval_interval)
+  next_checkpoint = next_multiple(counter.value, checkpoint_interval or eval_interval)
   owed_train_steps = 0.0
-  last_log = (time.time(), counter.value, int(train_step.numpy()))
+  last_log = time.time()
   try:
     while counter.value < num_env_steps:
       before = counter.value
       collect_actor.run()
       owed_train_steps += (counter.value - before) * samples_per_insert / batch_size
       if owed_train_steps >= 1:
-        ratio_learner.run(iterations=int(owed_train_steps))
+        trainer.train(int(owed_train_steps))
         owed_train_steps -= int(owed_train_steps)
       if counter.value >= next_eval or counter.value >= num_env_steps:
         last_row = evaluate_and_export()
-        next_eval = _next_multiple(counter.value, eval_interval)
+        next_eval = next_multiple(counter.value, eval_interval)
       if counter.value >= next_checkpoint or counter.value >= num_env_steps:
-        save_checkpoint()
-        next_checkpoint = _next_multiple(counter.value, checkpoint_interval or eval_interval)
-      if time.time() - last_log[0] >= progress.interval_s or counter.value >= num_env_steps:
-        last_log = _log_rates(writer, last_log, counter.value, int(train_step.numpy()),
-                              collect_actor)
-        progress.update(counter.value, collect_return=_metric(collect_actor, 'AverageReturn'),
+        trainer.save_checkpoint(counter.value)
+        next_checkpoint = next_multiple(counter.value, checkpoint_interval or eval_interval)
+      if time.time() - last_log >= progress.interval_s or counter.value >= num_env_steps:
+        last_log = time.time()
+        env_sps, train_sps = meter.log(counter.value, trainer.train_step,
+                                       collect_return_scalars(collect_actor))
+        progress.update(counter.value,
+                        collect_return=metric_value(collect_actor, 'AverageReturn'),
                         eval_return=last_row.get('average_return'),
-                        env_sps=last_log[3], train_sps=last_log[4])
+                        env_sps=env_sps, train_sps=train_sps)
   finally:
     progress.close()
     replay.close()
   return last_row
-
-
-def _initial_collect(env, replay: EmbeddedReplay, counter: StepCounter, num_steps: int,
-                     train_step: tf.Variable) -> None:
-  """Fills the replay with `num_steps` uniformly random steps."""
-  if num_steps <= 0:
-    return
-  random_policy = random_py_policy.RandomPyPolicy(env.time_step_spec(), env.action_spec())
-  print(f'Collecting {num_steps} random steps to fill the replay...', file=sys.stderr)
-  actor.Actor(env, random_policy, train_step, steps_per_run=num_steps,
-              observers=[replay.observer, counter]).run()
-
-
-def _next_multiple(value: int, interval: int) -> int:
-  """The first multiple of `interval` strictly above `value`."""
-  return (value // interval + 1) * interval
-
-
-def _metric(actor_: actor.Actor, name: str) -> Optional[float]:
-  for metric in actor_.metrics:
-    if metric.name == name:
-      return float(metric.result())
-  return None
-
-
-def _eval_row(eval_actor: actor.Actor, env_steps: int, train_step: int, num_episodes: int,
-              wall_time_s: float) -> Dict:
-  return {'env_steps': env_steps, 'train_step': train_step,
-          'average_return': _metric(eval_actor, 'AverageReturn'),
-          'average_episode_length': _metric(eval_actor, 'AverageEpisodeLength'),
-          'num_episodes': num_episodes,
-          'wall_time_s': round(wall_time_s, 3)}
-
-
-def _log_rates(writer, last_log, env_steps: int, train_steps: int, collect_actor) -> tuple:
-  """Writes steps-per-second and collection returns; returns the new `last_log` tuple."""
-  now = time.time()
-  dt = max(now - last_log[0], 1e-6)
-  env_sps = (env_steps - last_log[1]) / dt
-  train_sps = (train_steps - last_log[2]) / dt
-  with writer.as_default(step=env_steps):
-    tf.summary.scalar('perf/env_steps_per_sec', env_sps)
-    tf.summary.scalar('perf/learner_steps_per_sec', train_sps)
-    for name in ('AverageReturn', 'AverageEpisodeLength'):
-      value = _metric(collect_actor, name)
-      if value is not None:
-        tf.summary.scalar(f'collect/{name}', value)
-  return (now, env_steps, train_steps, env_sps, train_sps)

@@ -1,0 +1,91 @@
+r"""Environment steps per second of a distributed run with 1, 2, 4, ... collectors.
+
+Runs `train/distributed/launch.py`'s `Launcher` (replay server, K collectors, learner; no
+evaluator, so the numbers count collection and learning only) once per K and reads the
+learner's `[learner] summary` line: environment steps (the replay table's inserts) and train
+steps per second, measured from the end of the learner's first train call (after tracing) to
+its last. Two rate-limiter settings per K:
+
+  ratio      the shipped limiter: samples_per_insert = train_eval.samples_per_insert, so
+             collection can only run `error_buffer` ahead of learning (what training sees);
+  unlimited  error_buffer = 1e9: collectors never wait for the learner (collection capacity).
+
+  .venv/bin/python bench/distributed_throughput.py --num_collectors=1,2,4 \
+      --output_json=bench/out/distributed_throughput.json
+
+Defaults: gin/methods/aql.gin + gin/smoke.gin with train_eval.num_env_steps = 3_000.
+Absolute numbers depend on the machine and on what else runs on it.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import json  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import re
+import shutil
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+
+from tf_aql.distributed.launcher import Launcher
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+flags.DEFINE_list('num_collectors', ['1', '2', '4'], 'Collector counts to measure.')
+flags.DEFINE_list('limiters', ['ratio', 'unlimited'], 'Rate-limiter settings to measure.')
+flags.DEFINE_multi_string('gin_file', [os.path.join(REPO, 'gin', 'methods', 'aql.gin'),
+                                       os.path.join(REPO, 'gin', 'smoke.gin')], 'Gin files.')
+flags.DEFINE_multi_string('gin_bindings', ['train_eval.num_env_steps = 3_000',
+                                           'train_eval.eval_interval = 1_000_000'],
+                          'Gin bindings.')
+flags.DEFINE_string('output_json', None, 'Where to write the results (optional).')
+flags.DEFINE_float('timeout_s', 900, 'Give up on one run after this many seconds.')
+FLAGS = flags.FLAGS
+
+LIMITER_BINDINGS = {'ratio': [],
+                    'unlimited': ['make_distributed_replay_table.error_buffer = 1e9']}
+
+
+def measure(num_collectors: int, limiter: str) -> dict:
+  root_dir = tempfile.mkdtemp(prefix=f'dist_k{num_collectors}_{limiter}_')
+  launcher = Launcher(root_dir, num_collectors, FLAGS.gin_file,
+                      FLAGS.gin_bindings + LIMITER_BINDINGS[limiter], with_evaluator=False,
+                      echo=lambda line: None)
+  start = time.time()
+  status = launcher.run()
+  with open(os.path.join(root_dir, 'logs', 'learner.log'), errors='replace') as f:
+    match = re.search(r'\[learner\] summary (\{.*\})', f.read())
+  summary = json.loads(match.group(1)) if match else {}
+  shutil.rmtree(root_dir, ignore_errors=True)
+  return {'num_collectors': num_collectors, 'limiter': limiter, 'exit_status': status,
+          'launcher_seconds': round(time.time() - start, 1), **summary}
+
+
+def main(argv):
+  del argv
+  results = []
+  for limiter in FLAGS.limiters:
+    for k in FLAGS.num_collectors:
+      row = measure(int(k), limiter)
+      print(json.dumps(row), flush=True)
+      if row['exit_status'] != 0:
+        sys.exit(f'The run with {k} collectors ended with status {row["exit_status"]}; '
+                 'stopping.')
+      results.append(row)
+  print(f'{"collectors":>10} {"limiter":>10} {"env steps/s":>12} {"train steps/s":>14}')
+  for row in results:
+    print(f'{row["num_collectors"]:>10} {row["limiter"]:>10} '
+          f'{row.get("env_steps_per_sec", float("nan")):>12.1f} '
+          f'{row.get("train_steps_per_sec", float("nan")):>14.1f}')
+  if FLAGS.output_json:
+    with open(FLAGS.output_json, 'w') as f:
+      json.dump({'cores': os.cpu_count(), 'load_average_at_end': os.getloadavg(),
+                 'gin_files': FLAGS.gin_file, 'gin_bindings': FLAGS.gin_bindings,
+                 'results': results}, f, indent=1)
+
+
+if __name__ == '__main__':
+  app.run(main)

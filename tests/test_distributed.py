@@ -1,0 +1,203 @@
+"""Multi-process training over Reverb (tf_aql/distributed, train/distributed) on gin/smoke.gin.
+
+These tests start real processes (replay server, collectors, learner, evaluator); every wait
+has a timeout and tearDown stops whatever is still running.
+"""
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import tensorflow as tf
+
+from tf_aql.distributed.launcher import Launcher
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AQL = os.path.join(REPO, 'gin', 'methods', 'aql.gin')
+SMOKE = os.path.join(REPO, 'gin', 'smoke.gin')
+LAUNCH = os.path.join(REPO, 'train', 'distributed', 'launch.py')
+# Small periods so that every collector pulls weights several times; one export (at the end).
+FAST = ['run_collector.weights_update_period = 10',
+        'run_learner.push_period = 5',
+        'run_learner.progress_interval_s = 0.5',
+        'train_eval.eval_interval = 100_000']
+# 1_000 steps, not smoke.gin's 200: a smoke learner trains ~100 steps/s, so a short run can end
+# before the second collector has finished tracing its policy.
+NUM_ENV_STEPS = 1_000
+NUM_TRAIN_STEPS = (NUM_ENV_STEPS - 50) * 4 // 8  # smoke.gin: 50 random steps, ratio 4 / 8
+
+
+def read_jsonl(path):
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip().endswith('}')]
+
+
+def session_text(log_path):
+  """The log of the latest start of a role (the launcher writes a '=====' line per start)."""
+  if not os.path.exists(log_path):
+    return ''
+  with open(log_path, errors='replace') as f:
+    return f.read().split('=====')[-1]
+
+
+def learner_train_step(log_path):
+  steps = re.findall(r'\[learner\] train_step (\d+)/', session_text(log_path))
+  return int(steps[-1]) if steps else -1
+
+
+def learner_summary(log_path):
+  match = re.search(r'\[learner\] summary (\{.*\})', session_text(log_path))
+  return json.loads(match.group(1)) if match else None
+
+
+def wait_for(predicate, timeout_s, what):
+  deadline = time.time() + timeout_s
+  while time.time() < deadline:
+    value = predicate()
+    if value:
+      return value
+    time.sleep(0.5)
+  raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
+
+
+def event_tags(directory):
+  tags = set()
+  for path in glob.glob(os.path.join(directory, 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  return tags
+
+
+class DistributedTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.root_dir = os.path.join(self.get_temp_dir(), self._testMethodName)
+    self.launcher = None
+    self.launcher_process = None
+
+  def tearDown(self):
+    if self.launcher_process is not None and self.launcher_process.poll() is None:
+      self.launcher_process.send_signal(signal.SIGTERM)  # it stops its roles
+      try:
+        self.launcher_process.wait(timeout=60)
+      except subprocess.TimeoutExpired:
+        self.launcher_process.kill()
+    if self.launcher is not None:
+      self.launcher.stop()
+    super().tearDown()
+
+  def log(self, role):
+    return os.path.join(self.root_dir, 'logs', f'{role}.log')
+
+  def test_launcher_runs_every_role_to_the_end(self):
+    self.launcher_process = subprocess.Popen(
+        [sys.executable, LAUNCH, f'--root_dir={self.root_dir}', '--num_collectors=2',
+         f'--gin_file={AQL}', f'--gin_file={SMOKE}'] +
+        [f'--gin_bindings={b}' for b in FAST + [f'train_eval.num_env_steps = {NUM_ENV_STEPS}']],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    try:
+      console, _ = self.launcher_process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+      self.fail('the launcher did not finish within 240 s')
+    self.assertEqual(self.launcher_process.returncode, 0, console[-3000:])
+    self.assertIn('[learner] train_step', console)  # the learner's progress is shown
+
+    # The learner ran train_eval's equivalent of 1_000 env steps: (1_000 - 50) * 4 / 8 steps.
+    summary = learner_summary(self.log('learner'))
+    self.assertTrue(summary['finished'])
+    self.assertEqual(summary['train_step'], NUM_TRAIN_STEPS)
+    for name in ('greedy', 'collect'):
+      self.assertTrue(os.path.exists(
+          os.path.join(self.root_dir, 'policies', name, 'saved_model.pb')))
+    self.assertContainsSubset(
+        {'losses/critic_loss', 'losses/proposal_loss', 'perf/env_steps_per_sec',
+         'perf/learner_steps_per_sec'}, event_tags(os.path.join(self.root_dir, 'train')))
+
+    # Both collectors' experience reached the table: each logs the items the server has
+    # acknowledged (TrajectoryWriter.flush returns once it has), and all of them together
+    # are at most the inserts the server counted when it stopped.
+    acknowledged = []
+    for task_id in (0, 1):
+      rows = read_jsonl(os.path.join(self.root_dir, 'collectors', f'collector_{task_id}.jsonl'))
+      self.assertNotEmpty(rows)
+      acknowledged.append(max(r['items_acknowledged'] for r in rows))
+      self.assertGreater(acknowledged[-1], 0)
+      # Their weights advanced: later pulls carry a larger train step.
+      pulled = [r['weights_train_step'] for r in rows if r['policy'] == 'collect']
+      self.assertGreaterEqual(len(pulled), 2, rows)
+      self.assertGreater(pulled[-1], pulled[0])
+    final_inserts = int(re.search(r'stopping; replay items \d+, inserts (\d+)',
+                                  session_text(self.log('replay_server'))).group(1))
+    self.assertLessEqual(sum(acknowledged), final_inserts)
+    self.assertGreaterEqual(final_inserts, summary['env_steps'])
+
+    # The evaluator wrote train_eval's rows, the last one for the final weights.
+    rows = read_jsonl(os.path.join(self.root_dir, 'eval_metrics.jsonl'))
+    self.assertGreaterEqual(len(rows), 2)
+    for key in ('env_steps', 'train_step', 'average_return', 'average_episode_length',
+                'num_episodes', 'wall_time_s'):
+      self.assertIn(key, rows[-1])
+    self.assertEqual(rows[0]['train_step'], 0)
+    self.assertEqual(rows[-1]['train_step'], NUM_TRAIN_STEPS)
+
+  def test_collector_and_learner_restarts(self):
+    bindings = FAST + ['train_eval.num_env_steps = 1_000_000',  # not reached: stopped by hand
+                       'train_eval.checkpoint_interval = 20']
+    self.launcher = launcher = Launcher(self.root_dir, 2, [AQL, SMOKE], bindings,
+                                        with_evaluator=False, stop_timeout_s=20,
+                                        echo=lambda line: None)
+    launcher.start()
+    learner_log = self.log('learner')
+    wait_for(lambda: learner_train_step(learner_log) >= 10, 150, 'the learner to train')
+
+    # A collector dies; the learner keeps training on the other one's experience.
+    launcher.collectors[1].process.kill()
+    launcher.collectors[1].process.wait(timeout=10)
+    killed_at = learner_train_step(learner_log)
+    wait_for(lambda: learner_train_step(learner_log) >= killed_at + 20, 90,
+             'the learner to train on with one collector')
+
+    # A restarted collector rejoins: it writes again, with weights newer than the kill.
+    launcher.start_role(launcher.collectors[1])
+    new_pid = launcher.collectors[1].process.pid
+    log_1 = os.path.join(self.root_dir, 'collectors', 'collector_1.jsonl')
+    wait_for(lambda: any(r['pid'] == new_pid and r['items_acknowledged'] > 0 and
+                         (r['weights_train_step'] or 0) > killed_at for r in read_jsonl(log_1)),
+             120, 'the restarted collector to write with new weights')
+
+    # The learner stops on SIGTERM with a checkpoint (status 130, as after Ctrl-C).
+    launcher.learner.process.send_signal(signal.SIGTERM)
+    launcher.learner.process.wait(timeout=60)
+    self.assertEqual(launcher.learner.exit_status, 130, session_text(learner_log)[-2000:])
+    stopped = learner_summary(learner_log)
+    self.assertFalse(stopped['finished'])
+    launcher.stop()  # collectors and the server too
+
+    # Server, learner and one collector start again on the same run folder: the server
+    # restores the replay checkpoint, the learner its checkpoint, and training goes on.
+    target = stopped['train_step'] + 10
+    launcher.learner.argv.append(f'--num_train_steps={target}')
+    for role in (launcher.server, launcher.learner, launcher.collectors[0]):
+      launcher.start_role(role)
+    launcher.learner.process.wait(timeout=180)
+    self.assertEqual(launcher.learner.exit_status, 0, session_text(learner_log)[-2000:])
+    restored = re.search(r'serving on port \d+; replay items (\d+), inserts (\d+)',
+                         session_text(self.log('replay_server')))
+    self.assertGreater(int(restored.group(1)), 0)
+    self.assertGreaterEqual(int(restored.group(2)), stopped['env_steps'])
+    self.assertIn(f'resumed from its checkpoint at train_step {stopped["train_step"]}/',
+                  session_text(learner_log))
+    summary = learner_summary(learner_log)
+    self.assertTrue(summary['finished'])
+    self.assertEqual(summary['train_step'], target)
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -1,0 +1,91 @@
+"""The evaluator role: greedy episodes with the learner's latest weights, into eval_metrics.jsonl.
+
+It polls the weights table and evaluates (`train_loop.Evaluator`, `train_eval.num_eval_episodes`
+episodes, environment seed `train_eval.seed + 1`) when the published weights are new and
+either `train_eval.eval_interval` environment steps have passed since its last evaluation or
+the learner marked them final. Rows go to `<root_dir>/eval_metrics.jsonl` with `train_eval`'s
+fields (env_steps, train_step, average_return, average_episode_length, num_episodes,
+wall_time_s, replay_items); env_steps, train_step and wall_time_s are the learner's at the push
+of the evaluated weights. Summaries go to `<root_dir>/eval`.
+
+The first evaluation of a fresh run is of the first published weights (train step 0), as in
+`train_eval`. On a resumed run the evaluator first drops rows newer than the published
+environment steps (a restored server went back to its checkpoint). It exits after evaluating
+final weights published while it runs.
+"""
+
+import time
+from typing import Dict, Optional
+
+import gin
+import tensorflow as tf
+
+from tf_aql.distributed.connection import DEFAULT_SERVER_TIMEOUT_S, wait_for_server
+from tf_aql.distributed.policy_weights import PolicyWeights
+from tf_aql.distributed.role import limit_threads, log, seed_everything
+from tf_aql.replay import RemoteReplay
+from tf_aql.run_folder import RunFolder
+from tf_aql.train_loop import AgentState, Evaluator, RunSettings, load_env, next_multiple
+
+ROLE = 'evaluator'
+
+
+@gin.configurable
+def run_evaluator(root_dir: str, replay_server_address: str,
+                  poll_interval_s: float = 1.0,
+                  server_timeout_s: float = DEFAULT_SERVER_TIMEOUT_S) -> Optional[Dict]:
+  """Evaluates published weights until it has evaluated the learner's final ones.
+
+  Args:
+    root_dir: the run folder (eval_metrics.jsonl and eval/ summaries go there).
+    replay_server_address: 'host:port' of the replay server.
+    poll_interval_s: seconds between two looks at the weights table.
+    server_timeout_s: how long to wait for the replay server at start.
+
+  Returns:
+    The last row written.
+
+  Stopped early, SIGTERM ends it at once and Ctrl-C raises KeyboardInterrupt; rows already
+  written stay.
+  """
+  limit_threads(1)
+  settings = RunSettings.from_gin()
+  seed_everything(settings.seed + 1)
+  folder = RunFolder(root_dir)
+  eval_env = load_env(settings, settings.seed + 1)
+  state = AgentState(eval_env)
+  wait_for_server(replay_server_address, server_timeout_s,
+                  on_wait=lambda s: log(ROLE, f'waiting for the replay server ({s:.0f} s)'))
+
+  folder.create()
+  replay = RemoteReplay(state.agent.collect_data_spec, state.sequence_length,
+                        replay_server_address)
+  weights = PolicyWeights(state)
+  weights.connect(replay_server_address)
+  evaluator = Evaluator(folder, eval_env, state.greedy_policy, state.train_step,
+                        settings.num_eval_episodes,
+                        tf.summary.create_file_writer(folder.path('eval')))
+  weights.wait_until_available(
+      on_wait=lambda s: log(ROLE, f'waiting for the learner\'s weights ({s:.0f} s)'))
+  weights.pull()
+  folder.trim_eval_metrics(weights.env_step)
+  rows = folder.read_eval_metrics()
+  evaluated = {row['train_step'] for row in rows}
+  next_eval = next_multiple(rows[-1]['env_steps'], settings.eval_interval) if rows else 0
+  last_row = rows[-1] if rows else None
+  log(ROLE, f'started; weights of train_step {weights.train_step}, {len(rows)} earlier rows')
+  while True:
+    is_new = weights.train_step not in evaluated
+    if is_new and (weights.env_step >= next_eval or weights.final):
+      last_row = evaluator.evaluate(weights.env_step, weights.wall_time_s,
+                                    replay_items=replay.num_items)
+      evaluated.add(last_row['train_step'])
+      next_eval = next_multiple(weights.env_step, settings.eval_interval)
+      log(ROLE, f'train_step {last_row["train_step"]} env_steps {last_row["env_steps"]}: '
+          f'average_return {last_row["average_return"]:.4g} over '
+          f'{last_row["num_episodes"]} episodes')
+      if weights.final:
+        log(ROLE, 'evaluated the final weights; done')
+        return last_row
+    time.sleep(poll_interval_s)
+    weights.pull()

@@ -1,0 +1,84 @@
+"""The replay server role: one Reverb server holding the replay table and the policy weights.
+
+Tables:
+- `uniform_table` (`tf_aql.replay.make_replay_table`): FIFO, uniform sampling, at most
+  `train_eval.replay_capacity` sequences, with a `SampleToInsertRatio` rate limiter
+  (`samples_per_insert_limiter`) that keeps the learner's samples per collectors' insert near
+  `train_eval.samples_per_insert`, and lets the learner start once
+  `train_eval.initial_collect_steps` sequences are in;
+- `variables` (`tf_aql.distributed.policy_weights`): the learner's latest policy weights.
+
+The server checkpoints into `<root_dir>/replay` whenever the learner checkpoints, and a
+restarted server restores the latest checkpoint (both tables, and the rate limiter's insert
+and sample counts).
+"""
+
+import time
+from typing import Optional
+
+import gin
+import reverb
+
+from tf_aql import replay as replay_lib
+from tf_aql.distributed import policy_weights
+from tf_aql.distributed.policy_weights import PolicyWeights
+from tf_aql.distributed.role import log, seed_everything
+from tf_aql.distributed.stop_signal import StopSignal
+from tf_aql.run_folder import RunFolder
+from tf_aql.train_loop import AgentState, RunSettings, load_env
+
+ROLE = 'replay_server'
+
+
+@gin.configurable
+def make_distributed_replay_table(settings: RunSettings,
+                                  error_buffer: Optional[float] = None) -> reverb.Table:
+  """The replay table with a samples-per-insert rate limiter.
+
+  Args:
+    settings: the run's `train_eval` settings (capacity, ratio, batch size, initial steps).
+    error_buffer: how far (in samples) the learner's samples may drift from
+      `samples_per_insert` x inserts before the side that is ahead blocks. Default:
+      max(0.1 x samples_per_insert x initial_collect_steps, 2 x max(batch_size,
+      samples_per_insert)): TF-Agents' distributed examples' 10% tolerance, with a floor of two
+      batches (Reverb needs at least samples_per_insert). Collectors may insert that many
+      samples' worth (error_buffer / samples_per_insert items) beyond the ratio before they
+      wait for the learner, so they start at once and block only when the learner lags.
+  """
+  if error_buffer is None:
+    error_buffer = max(0.1 * settings.samples_per_insert * settings.initial_collect_steps,
+                       2.0 * max(settings.batch_size, settings.samples_per_insert))
+  min_size = min(max(1, settings.initial_collect_steps), settings.replay_capacity)
+  limiter = replay_lib.samples_per_insert_limiter(settings.samples_per_insert, min_size,
+                                                  float(error_buffer))
+  return replay_lib.make_replay_table(settings.replay_capacity, rate_limiter=limiter)
+
+
+def run_replay_server(root_dir: str, port: int) -> None:
+  """Serves the replay and the weights tables on `port` until SIGTERM or SIGINT."""
+  settings = RunSettings.from_gin()
+  seed_everything(settings.seed)
+  folder = RunFolder(root_dir)
+  state = AgentState(load_env(settings, settings.seed))  # for the weights' signature
+  tables = [make_distributed_replay_table(settings), PolicyWeights(state).make_table()]
+  stop = StopSignal(ROLE)
+  folder.create()
+  server = replay_lib.make_server(tables, folder.replay_dir, port)
+  client = reverb.Client(f'localhost:{server.port}')
+  log(ROLE, f'serving on port {server.port}; {_describe(client)}; checkpoints in '
+      f'{folder.replay_dir}')
+  try:
+    while not stop.requested:
+      time.sleep(0.5)
+  finally:
+    log(ROLE, f'stopping; {_describe(client)}')
+    server.stop()
+
+
+def _describe(client: reverb.Client) -> str:
+  info = client.server_info()
+  table = info[replay_lib.TABLE_NAME]
+  limiter = table.rate_limiter_info
+  return (f'replay items {table.current_size}, inserts {limiter.insert_stats.completed}, '
+          f'samples {limiter.sample_stats.completed}, '
+          f'weights {"present" if info[policy_weights.TABLE_NAME].current_size else "absent"}')

@@ -1,0 +1,28 @@
+"""What every distributed role does first: seeds, thread limits, console lines."""
+
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+
+def log(role: str, message: str) -> None:
+  """One console line, prefixed with the role; the launcher tails the learner's."""
+  print(f'[{role}] {message}', file=sys.stdout, flush=True)
+
+
+def seed_everything(seed: int) -> None:
+  tf.random.set_seed(seed)
+  np.random.seed(seed)
+
+
+def limit_threads(num_threads: int = 1) -> None:
+  """Keeps an acting role to `num_threads` TF threads, so many roles share a few cores.
+
+  Must run before TensorFlow executes its first op; later calls are ignored.
+  """
+  try:
+    tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(num_threads)
+  except RuntimeError:
+    pass
