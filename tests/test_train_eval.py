@@ -11,6 +11,7 @@ import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 
 from tf_aql import cli
+from tf_aql.errors import TfAqlError
 from tf_aql.train_loop import train_eval
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,6 +86,16 @@ class TrainEvalTest(tf.test.TestCase):
     self.assertGreater(rows[-1]['wall_time_s'], first[-1]['wall_time_s'])
     # The replay was restored: it holds the first run's sequences plus the new ones.
     self.assertGreater(rows[-1]['replay_items'], first[-1]['replay_items'] + 50)
+
+
+  def test_corrupt_checkpoint_is_a_clear_error(self):
+    run_smoke(self.root_dir, 'train_eval.num_env_steps = 100')
+    for index in glob.glob(os.path.join(self.root_dir, 'checkpoints', '*.index')):
+      with open(index, 'wb') as f:
+        f.write(b'not a checkpoint')
+    with self.assertRaisesRegex(TfAqlError, 'Could not restore the checkpoint .* new --root_dir'):
+      run_smoke(self.root_dir, 'train_eval.num_env_steps = 200')
+    self.assertEqual(read_rows(self.root_dir)[-1]['env_steps'], 100)  # nothing rewritten
 
 
 class CommandLineErrorsTest(tf.test.TestCase):
