@@ -11,7 +11,8 @@ train/plot.py.
 
 Suites (method defaults in brackets): chain_1e5, chain_1e10, chain_1e20 [aql, uniform_ql,
 qt_opt; exhaustive_dqn on chain_1e5], halfcheetah_discretized [aql, uniform_ql, qt_opt],
-pendulum, lunar_lander_continuous, halfcheetah [aql, qt_opt, ddpg, sac].
+pendulum_discretized [exhaustive_dqn, aql, uniform_ql], pendulum, lunar_lander_continuous,
+halfcheetah [aql, qt_opt, ddpg, sac].
 """
 
 import json
@@ -32,6 +33,7 @@ SUITES: Dict[str, Sequence[str]] = {
     'chain_1e20': ('aql', 'uniform_ql', 'qt_opt'),
     'halfcheetah_discretized': ('aql', 'uniform_ql', 'qt_opt'),
     'pendulum': ('aql', 'qt_opt', 'ddpg', 'sac'),
+    'pendulum_discretized': ('exhaustive_dqn', 'aql', 'uniform_ql'),
     'lunar_lander_continuous': ('aql', 'qt_opt', 'ddpg', 'sac'),
     'halfcheetah': ('aql', 'qt_opt', 'ddpg', 'sac'),
 }
