@@ -33,7 +33,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from absl import app
 from absl import flags

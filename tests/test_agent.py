@@ -10,7 +10,6 @@ from absl.testing import parameterized
 from tf_agents.policies import policy_saver
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
-from tf_agents.trajectories import trajectory
 from tf_agents.utils import common
 
 from tf_aql.action_space import ActionSpace

@@ -1,6 +1,5 @@
 """Tests of the state-action critic."""
 import gin
-import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 from tf_agents.specs import tensor_spec

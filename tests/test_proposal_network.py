@@ -1,6 +1,5 @@
 """Tests for tf_aql.networks.proposal_network: the autoregressive proposal mu(a|s)."""
 
-import itertools
 import os
 
 from absl.testing import parameterized

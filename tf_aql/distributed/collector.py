@@ -24,13 +24,10 @@ import time
 
 import gin
 
-from tf_aql.distributed.connection import DEFAULT_SERVER_TIMEOUT_S, wait_for_server
-from tf_aql.distributed.policy_weights import PolicyWeights
-from tf_aql.distributed.role import limit_threads, log, seed_everything
-from tf_aql.replay import RemoteReplay
-from tf_aql.run_folder import RunFolder
-from tf_aql.train_loop import (AgentState, RunSettings, StepCounter, load_env,
-                               make_collect_actor, make_random_actor, metric_value)
+from tf_aql.distributed.acting_role import join_run
+from tf_aql.distributed.connection import DEFAULT_SERVER_TIMEOUT_S
+from tf_aql.distributed.role import log
+from tf_aql.train_loop import StepCounter, make_collect_actor, make_random_actor, metric_value
 
 
 def collector_seed(seed: int, task_id: int) -> int:
@@ -60,21 +57,8 @@ def run_collector(root_dir: str, replay_server_address: str, task_id: int,
     KeyboardInterrupt: stopped by Ctrl-C.
   """
   role = f'collector {task_id}'
-  limit_threads(1)
-  settings = RunSettings.from_gin()
-  seed = collector_seed(settings.seed, task_id)
-  seed_everything(seed)
-  folder = RunFolder(root_dir)
-  env = load_env(settings, seed)
-  state = AgentState(env)
-  wait_for_server(replay_server_address, server_timeout_s,
-                  on_wait=lambda s: log(role, f'waiting for the replay server ({s:.0f} s)'))
-
-  folder.create()
-  replay = RemoteReplay(state.agent.collect_data_spec, state.sequence_length,
-                        replay_server_address)
-  weights = PolicyWeights(state)
-  weights.connect(replay_server_address)
+  settings, folder, env, state, replay, weights = join_run(
+      role, root_dir, replay_server_address, collector_seed(0, task_id), server_timeout_s)
   counter = StepCounter()
   observers = [replay.observer, counter]
   random_actor = None

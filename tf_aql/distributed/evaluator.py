@@ -20,12 +20,10 @@ from typing import Dict, Optional
 import gin
 import tensorflow as tf
 
-from tf_aql.distributed.connection import DEFAULT_SERVER_TIMEOUT_S, wait_for_server
-from tf_aql.distributed.policy_weights import PolicyWeights
-from tf_aql.distributed.role import limit_threads, log, seed_everything
-from tf_aql.replay import RemoteReplay
-from tf_aql.run_folder import RunFolder
-from tf_aql.train_loop import AgentState, Evaluator, RunSettings, load_env, next_multiple
+from tf_aql.distributed.acting_role import join_run
+from tf_aql.distributed.connection import DEFAULT_SERVER_TIMEOUT_S
+from tf_aql.distributed.role import log
+from tf_aql.train_loop import Evaluator, next_multiple
 
 ROLE = 'evaluator'
 
@@ -48,20 +46,8 @@ def run_evaluator(root_dir: str, replay_server_address: str,
   Stopped early, SIGTERM ends it at once and Ctrl-C raises KeyboardInterrupt; rows already
   written stay.
   """
-  limit_threads(1)
-  settings = RunSettings.from_gin()
-  seed_everything(settings.seed + 1)
-  folder = RunFolder(root_dir)
-  eval_env = load_env(settings, settings.seed + 1)
-  state = AgentState(eval_env)
-  wait_for_server(replay_server_address, server_timeout_s,
-                  on_wait=lambda s: log(ROLE, f'waiting for the replay server ({s:.0f} s)'))
-
-  folder.create()
-  replay = RemoteReplay(state.agent.collect_data_spec, state.sequence_length,
-                        replay_server_address)
-  weights = PolicyWeights(state)
-  weights.connect(replay_server_address)
+  settings, folder, eval_env, state, replay, weights = join_run(
+      ROLE, root_dir, replay_server_address, 1, server_timeout_s)
   evaluator = Evaluator(folder, eval_env, state.greedy_policy, state.train_step,
                         settings.num_eval_episodes,
                         tf.summary.create_file_writer(folder.path('eval')))
