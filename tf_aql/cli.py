@@ -69,6 +69,24 @@ def train_eval_from_gin(root_dir: str, gin_files: Sequence[str],
         f'run folder {os.path.abspath(root_dir)}')
 
 
+def define_gin_flags() -> None:
+  """Defines --gin_file and --gin_bindings, the flags every entry point shares."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_multi_string('gin_file', [], 'Gin files, applied in order (repeatable).')
+  flags.DEFINE_multi_string('gin_bindings', [], "Gin bindings, e.g. 'train_eval.seed = 1'.")
+
+
+def run_with_gin(command: Callable[[], None]) -> None:
+  """Parses --gin_file/--gin_bindings strictly, then runs `command` (see run_user_command)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+
+  def parse_then_run():
+    parse_gin(flags.FLAGS.gin_file, flags.FLAGS.gin_bindings)
+    command()
+
+  run_user_command(parse_then_run)
+
+
 def run_user_command(command: Callable[[], None]) -> None:
   """Runs `command`; a `TfAqlError` prints one line to stderr and exits with status 2."""
   try:

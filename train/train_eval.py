@@ -18,8 +18,7 @@ from absl import flags
 from tf_aql import cli
 
 flags.DEFINE_string('root_dir', None, 'Run folder: checkpoints, policies, metrics, summaries.')
-flags.DEFINE_multi_string('gin_file', [], 'Gin files, applied in order (repeatable).')
-flags.DEFINE_multi_string('gin_bindings', [], "Gin bindings, e.g. 'train_eval.seed = 1'.")
+cli.define_gin_flags()
 flags.mark_flag_as_required('root_dir')
 FLAGS = flags.FLAGS
 

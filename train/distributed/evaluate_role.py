@@ -21,8 +21,7 @@ from tf_aql import cli
 
 flags.DEFINE_string('root_dir', None, 'Run folder: eval_metrics.jsonl and eval/ summaries.')
 flags.DEFINE_string('replay_server_address', None, "The replay server's host:port.")
-flags.DEFINE_multi_string('gin_file', [], 'Gin files, applied in order (repeatable).')
-flags.DEFINE_multi_string('gin_bindings', [], "Gin bindings, e.g. 'train_eval.seed = 1'.")
+cli.define_gin_flags()
 flags.mark_flags_as_required(['root_dir', 'replay_server_address'])
 FLAGS = flags.FLAGS
 
@@ -31,11 +30,10 @@ def main(argv):
   del argv
 
   def command():
-    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     from tf_aql.distributed.evaluator import run_evaluator  # pylint: disable=g-import-not-at-top
     run_evaluator(FLAGS.root_dir, FLAGS.replay_server_address)
 
-  cli.run_user_command(command)
+  cli.run_with_gin(command)
 
 
 if __name__ == '__main__':

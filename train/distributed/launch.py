@@ -17,12 +17,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
+from tf_aql import cli
 from tf_aql.distributed.launcher import Launcher
 
 flags.DEFINE_string('root_dir', None, 'Run folder shared by every role; logs in <root_dir>/logs.')
 flags.DEFINE_integer('num_collectors', 2, 'Collector processes.', lower_bound=1)
-flags.DEFINE_multi_string('gin_file', [], 'Gin files, applied in order (repeatable).')
-flags.DEFINE_multi_string('gin_bindings', [], "Gin bindings, e.g. 'train_eval.seed = 1'.")
+cli.define_gin_flags()
 flags.DEFINE_integer('num_train_steps', None, "Passed to the learner (default: its own).")
 flags.DEFINE_bool('evaluator', True, 'Start the evaluator role.')
 flags.DEFINE_integer('port', None, 'Replay server port (default: a free one).')

@@ -26,8 +26,7 @@ flags.DEFINE_string('replay_server_address', None, "The replay server's host:por
 flags.DEFINE_integer('num_train_steps', None,
                      'Stop at this train step (default: the equivalent of '
                      'train_eval.num_env_steps).')
-flags.DEFINE_multi_string('gin_file', [], 'Gin files, applied in order (repeatable).')
-flags.DEFINE_multi_string('gin_bindings', [], "Gin bindings, e.g. 'train_eval.seed = 1'.")
+cli.define_gin_flags()
 flags.mark_flags_as_required(['root_dir', 'replay_server_address'])
 FLAGS = flags.FLAGS
 
@@ -36,12 +35,11 @@ def main(argv):
   del argv
 
   def command():
-    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     from tf_aql.distributed.learner import run_learner  # pylint: disable=g-import-not-at-top
     run_learner(FLAGS.root_dir, FLAGS.replay_server_address,
                 num_train_steps=FLAGS.num_train_steps)
 
-  cli.run_user_command(command)
+  cli.run_with_gin(command)
 
 
 if __name__ == '__main__':

@@ -19,8 +19,7 @@ from tf_aql import cli
 
 flags.DEFINE_string('root_dir', None, 'Run folder; replay checkpoints go to <root_dir>/replay.')
 flags.DEFINE_integer('port', None, 'Port to serve on.')
-flags.DEFINE_multi_string('gin_file', [], 'Gin files, applied in order (repeatable).')
-flags.DEFINE_multi_string('gin_bindings', [], "Gin bindings, e.g. 'train_eval.seed = 1'.")
+cli.define_gin_flags()
 flags.mark_flags_as_required(['root_dir', 'port'])
 FLAGS = flags.FLAGS
 
@@ -29,11 +28,10 @@ def main(argv):
   del argv
 
   def command():
-    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     from tf_aql.distributed.replay_server import run_replay_server  # pylint: disable=g-import-not-at-top
     run_replay_server(FLAGS.root_dir, FLAGS.port)
 
-  cli.run_user_command(command)
+  cli.run_with_gin(command)
 
 
 if __name__ == '__main__':
