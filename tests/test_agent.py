@@ -125,6 +125,17 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
                 0.25 * discount[:, 0] * discount[:, 1] * next_q)
     self.assertAllClose(agent.loss(experience).extra.mean_td_target, expected.mean())
 
+  def test_gamma_zero_targets_are_rewards_without_a_next_state_search(self):
+    agent = make_agent(AmortizedSearch, use_proposal=True, gamma=0.0, reward_scale_factor=2.0)
+    calls = []
+    search = agent.search
+    agent._search = lambda *args, **kwargs: calls.append(1) or search(*args, **kwargs)
+    experience = fixed_batch(agent)
+    loss_info = agent.loss(experience)
+    self.assertLen(calls, 1)  # the search at s (proposal target) only
+    self.assertAllClose(loss_info.extra.mean_td_target,
+                        2.0 * experience.reward[:, 0].numpy().mean())
+
   def test_proposal_collect_policy_samples_valid_actions(self):
     agent = make_agent(AmortizedSearch, use_proposal=True, collect_mode='proposal')
     export_dir = os.path.join(self.get_temp_dir(), 'collect_proposal')

@@ -258,8 +258,14 @@ class AqlAgent(tf_agent.TFAgent):
     return tf_agent.LossInfo(total_loss, extra)
 
   def _next_q_values(self, next_time_steps) -> tf.Tensor:
-    """min_i Q_target_i(s', a*(s')) with a*(s') from the search; [B], no gradient."""
+    """min_i Q_target_i(s', a*(s')) with a*(s') from the search; [B], no gradient.
+
+    With `gamma == 0` (a contextual bandit, e.g. the synthetic chain tasks) the bootstrap term
+    is multiplied by 0, so the search at s' (half of a learner step's scoring) is skipped.
+    """
     observation, step_type = next_time_steps.observation, next_time_steps.step_type
+    if isinstance(self._gamma, (int, float)) and self._gamma == 0:
+      return tf.zeros_like(next_time_steps.reward)
     target_embeddings = [t.embed(observation, step_type) for t in self._target_critic_networks]
     chooser, chooser_embedding = self._target_critic_networks[0], target_embeddings[0]
     if self._double_q or self._search.uses_proposal:
