@@ -25,7 +25,19 @@ one-hot context as its state embedding) is trained first, as AQL trains it, on a
 contexts; by default once per space at the paper's N=100, M=400 and then evaluated with N = K/5
 samples at every budget (`--train_per_budget` trains one proposal per budget instead).
 
+Trained critics (`--run_dirs`): the same searches on the critic (and proposal) that a real run
+learned, restored from its latest checkpoint, on states drawn from the run's environment with
+random actions. The argmax of a trained critic is known by enumeration up to
+`--max_exhaustive` actions; beyond that the reference a*_Q is the best candidate of every search
+at every budget plus uniform and amortized searches of `--reference_budget` evaluations (and the
+task's true optimum on SubActionChain), so `found` there means "matched the best known". On
+SubActionChain runs the table also gives the true reward of the found action (what the
+environment pays, in [0, 1]) and how often the critic scores the task's true optimum below the
+action the search found (the critic's error, which no search can fix).
+
   .venv/bin/python bench/search_quality.py --output_json=bench/search_quality.json
+  .venv/bin/python bench/search_quality.py --spaces= \
+      --run_dirs=bench/out/learning/chain_1e10/aql_seed0,bench/out/learning/chain_1e10/uniform_ql_seed0
 """
 
 import os
@@ -51,6 +63,8 @@ from tf_aql.agents import losses
 from tf_aql.environments import synthetic
 from tf_aql.networks.proposal_network import ProposalNetwork
 from tf_aql.search import AmortizedSearch, CemSearch, ExhaustiveSearch, UniformSearch
+from tf_aql.search import base
+from tf_aql.trained_run import load_trained_run
 
 flags.DEFINE_list('spaces', ['3x10', '6x10', '10x10', '20x10'],
                   'Action spaces as DxB (D sub-actions of B values each).')
@@ -70,6 +84,11 @@ flags.DEFINE_integer('seed', 0, 'TF global seed.')
 flags.DEFINE_integer('plot_budget', 500, 'Budget whose results are plotted.')
 flags.DEFINE_string('figure', 'docs/figures/search_quality.png', 'Plot path ("" to skip).')
 flags.DEFINE_string('output_json', None, 'Optional path for all results as JSON.')
+flags.DEFINE_list('run_dirs', [], 'Run folders whose trained critic (and proposal, if any) are '
+                  'searched too, on states of their own environment (see "Trained critics").')
+flags.DEFINE_integer('reference_budget', 20_000, 'Trained critics on spaces too large to '
+                     'enumerate: evaluations of the extra uniform and amortized searches whose '
+                     'best candidate joins the reference argmax.')
 FLAGS = flags.FLAGS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -236,6 +255,132 @@ def _row(name, search, eval_contexts, num_dims, num_values, num_actions, budget,
   return row
 
 
+# --- trained critics -------------------------------------------------------------------------
+
+
+def random_observations(env, num_states: int, seed: int = 0):
+  """Observations [S, ...] of `env` visited with uniformly random actions."""
+  from tf_agents.specs import array_spec  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)  # the generator type array_spec samples with
+  observations = [env.reset().observation]
+  while len(observations) < num_states:
+    time_step = env.step(array_spec.sample_bounded_spec(env.action_spec(), rng))
+    observations.append(time_step.observation)
+  return tf.nest.map_structure(lambda *xs: tf.constant(np.stack(xs)), *observations)
+
+
+def chain_contexts(run, observations):
+  """(contexts int32 [S, D], B, rule) of a SubActionChain run, or None for other tasks."""
+  if synthetic.DISCRETE_ENV_NAME not in run.settings.env_name:
+    return None
+  space = run.state.agent.search.action_space
+  num_values = int(space.max_num_values)
+  one_hot = tf.reshape(observations, [-1, space.num_dims, num_values])
+  return (tf.argmax(one_hot, axis=-1, output_type=tf.int32), num_values,
+          run.env_kwargs.get('rule', 'reflect'))
+
+
+def trained_run_rows(run_dir: str, budgets: Sequence[int]) -> List[Dict]:
+  """Rows {run, budget, search, found, gap, ...} for the critic of one run folder."""
+  run = load_trained_run(run_dir)
+  agent = run.state.agent
+  space = agent.search.action_space
+  observations = random_observations(run.env, FLAGS.batch_size * FLAGS.eval_batches)
+  chain = chain_contexts(run, observations)
+  results = {}  # (search, budget) -> (best actions [S, D], best Q [S])
+  for start in range(0, FLAGS.batch_size * FLAGS.eval_batches, FLAGS.batch_size):
+    batch = tf.nest.map_structure(lambda x: x[start:start + FLAGS.batch_size], observations)
+    optimum = None
+    if chain is not None:
+      contexts, num_values, rule = chain
+      optimum = tf.constant(optimal_actions(
+          contexts[start:start + FLAGS.batch_size].numpy(), num_values, rule), tf.int32)
+    for key, value in search_trained_critic(agent, space, batch, budgets, optimum).items():
+      results.setdefault(key, []).append(value)
+  results = {k: [tf.concat(parts, 0) for parts in zip(*v)] for k, v in results.items()}
+  mean_q = results.pop(('mean', 0))[0]
+  reference = results.pop(('reference', 0))
+  rows = []
+  for (name, budget), (actions, q_values) in results.items():
+    row = {'run': run_dir, 'env': run.settings.env_name, 'num_actions': float(space.num_actions),
+           'budget': int(budget), 'search': name,
+           'found': float(np.mean(q_values.numpy() >= reference[1].numpy() - 1e-6)),
+           'gap': float(np.mean(normalized_gap(reference[1], q_values, mean_q))),
+           'num_states': int(q_values.shape[0]),
+           'reference': 'exhaustive' if space.num_actions <= FLAGS.max_exhaustive else
+                        'best known'}
+    if chain is not None:
+      contexts, num_values, rule = chain
+      true_reward = chain_score_fn(contexts, num_values, rule)(actions[:, tf.newaxis])[:, 0]
+      row['true_reward'] = float(tf.reduce_mean(true_reward))
+      row['critic_prefers_found'] = float(np.mean(
+          reference[2].numpy() < q_values.numpy() - 1e-6))
+    rows.append(row)
+  return rows
+
+
+def search_trained_critic(agent, space: ActionSpace, observations, budgets: Sequence[int],
+                          optimum: tf.Tensor = None) -> Dict:
+  """Every search at every budget on one batch of states of a trained agent.
+
+  Args:
+    agent: the restored `AqlAgent`.
+    space: its `ActionSpace`.
+    observations: a batch of B observations.
+    budgets: Q-evaluations per state.
+    optimum: optional [B, D], the task's true optimal actions (SubActionChain).
+
+  Returns {(search, budget): (best actions [B, D], best Q [B])}, plus ('mean', 0): (mean_a Q
+  over 1,000 uniform actions [B],) and ('reference', 0): (reference actions, reference Q, Q of
+  `optimum`, or the reference Q without one).
+  """
+  critic = agent.critic_network
+  embedding = critic.embed(observations, None)  # [B, E]
+  batch_size = tf.shape(embedding)[0]
+  score = lambda candidates: critic.score(embedding, candidates)  # [B, K, D] -> [B, K]
+  proposal = None
+  if agent.proposal_network is not None:
+    proposal, _ = agent.proposal_network(embedding)
+  out = {}
+  for budget in budgets:
+    for name, search in make_searches(space, budget).items():
+      if search.uses_proposal and proposal is None:
+        continue
+      best = search(score, batch_size, proposal=proposal)
+      out[(name, budget)] = (best.best_actions, best.best_q_values)
+  uniform_q = score(space.sample_uniform([batch_size, 1000]))  # [B, 1000]
+  out[('mean', 0)] = (tf.reduce_mean(uniform_q, axis=1),)
+  actions, q_values = reference_argmax(space, score, batch_size, proposal, out, optimum)
+  optimum_q = q_values if optimum is None else score(optimum[:, tf.newaxis])[:, 0]
+  out[('reference', 0)] = (actions, q_values, optimum_q)
+  return out
+
+
+def reference_argmax(space: ActionSpace, score: Callable, batch_size, proposal, results: Dict,
+                     optimum: tf.Tensor = None) -> Tuple[tf.Tensor, tf.Tensor]:
+  """(actions [B, D], Q [B]): the critic's argmax by enumeration when the space allows it, else
+  the best known candidate over `results`, `optimum` and extra `--reference_budget` searches."""
+  if space.num_actions <= FLAGS.max_exhaustive:
+    best = ExhaustiveSearch(space, max_num_actions=FLAGS.max_exhaustive)(score, batch_size)
+    return best.best_actions, best.best_q_values
+  searches = [UniformSearch(space, num_uniform_samples=FLAGS.reference_budget)]
+  if proposal is not None:
+    searches.append(AmortizedSearch(space, num_proposal_samples=FLAGS.reference_budget // 2,
+                                    num_uniform_samples=FLAGS.reference_budget // 2))
+  candidates = [value[0] for (name, _), value in results.items() if name != 'mean']
+  candidates += [s(score, batch_size, proposal=proposal).best_actions for s in searches]
+  if optimum is not None:
+    candidates.append(optimum)
+  stacked = tf.stack(candidates, axis=1)  # [B, C, D]
+  actions, q_values, _ = base.best_candidates(stacked, score(stacked))
+  return actions, q_values
+
+
+def normalized_gap(reference_q: tf.Tensor, found_q: tf.Tensor, mean_q: tf.Tensor) -> np.ndarray:
+  """(Q(a*) - Q(found)) / (Q(a*) - mean_a Q), per state [S]."""
+  return ((reference_q - found_q) / tf.maximum(reference_q - mean_q, 1e-8)).numpy()
+
+
 # --- output ---------------------------------------------------------------------------------
 
 
@@ -262,6 +407,19 @@ def training_table(rows: Sequence[Dict]) -> str:
     lines.append(f'| {r["space"]} | {r["train_budget"]} | {FLAGS.train_steps} | '
                  f'{r["train_seconds"]:.1f} | {r["final_train_best_q"]:.3f} | '
                  f'{r["final_train_from_proposal"]:.2f} |')
+  return '\n'.join(lines)
+
+
+def trained_table(rows: Sequence[Dict]) -> str:
+  header = ['run', '|A|', 'budget', 'search', 'reference', 'argmax found', 'normalized gap',
+            'true reward of found', 'critic scores a found action above the true optimum']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for r in rows:
+    true_reward = f'{r["true_reward"]:.3f}' if 'true_reward' in r else ''
+    prefers = f'{r["critic_prefers_found"]:.2f}' if 'critic_prefers_found' in r else ''
+    lines.append(f'| {os.path.relpath(r["run"], REPO_ROOT)} | {r["num_actions"]:.0e} | '
+                 f'{r["budget"]} | {r["search"]} | {r["reference"]} | {r["found"]:.3f} | '
+                 f'{r["gap"]:.3f} | {true_reward} | {prefers} |')
   return '\n'.join(lines)
 
 
@@ -311,15 +469,20 @@ def main(argv):
   print(f'# bench/search_quality.py\n\n{time.strftime("%Y-%m-%d %H:%M")}; start load average '
         f'{load[0]:.2f} on {os.cpu_count()} CPUs\n')
   budgets = [int(b) for b in FLAGS.budgets]
-  rows = []
+  rows, trained_rows, line = [], [], ''
   for space in FLAGS.spaces:
     num_dims, num_values = (int(x) for x in space.split('x'))
     rows += evaluate_space(num_dims, num_values, budgets)
-  print(markdown_table(rows) + '\n')
-  print('Proposal training:\n\n' + training_table(rows) + '\n')
-  line = target_line(rows)
-  print(line)
-  if FLAGS.figure:
+  for run_dir in FLAGS.run_dirs:
+    trained_rows += trained_run_rows(run_dir, budgets)
+  if rows:
+    print(markdown_table(rows) + '\n')
+    print('Proposal training:\n\n' + training_table(rows) + '\n')
+    line = target_line(rows)
+    print(line)
+  if trained_rows:
+    print('\nTrained critics:\n\n' + trained_table(trained_rows) + '\n')
+  if FLAGS.figure and rows:
     path = os.path.join(REPO_ROOT, FLAGS.figure) if not os.path.isabs(FLAGS.figure) else (
         FLAGS.figure)
     plot(rows, FLAGS.plot_budget, path)
@@ -327,8 +490,8 @@ def main(argv):
   print(f'wall time {time.time() - started:.0f} s; end load average {os.getloadavg()[0]:.2f}')
   if FLAGS.output_json:
     with open(FLAGS.output_json, 'w') as f:
-      json.dump({'rows': rows, 'target': line, 'flags': FLAGS.flag_values_dict()}, f, indent=1,
-                default=str)
+      json.dump({'rows': rows, 'trained_rows': trained_rows, 'target': line,
+                 'flags': FLAGS.flag_values_dict()}, f, indent=1, default=str)
 
 
 if __name__ == '__main__':
