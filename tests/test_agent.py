@@ -136,6 +136,23 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(loss_info.extra.mean_td_target,
                         2.0 * experience.reward[:, 0].numpy().mean())
 
+  @parameterized.named_parameters(('action', 'action'), ('sub_action', 'sub_action'))
+  def test_epsilon_modes_replace_whole_actions_or_single_sub_actions(self, epsilon_mode):
+    spec = tensor_spec.BoundedTensorSpec([4], tf.int32, 0, 4)  # 625 actions, exact greedy
+    agent = make_agent(action_spec=spec, epsilon_greedy=0.5, epsilon_mode=epsilon_mode)
+    time_step = ts.restart(tf.random.normal([2000, 3], seed=6), batch_size=2000)
+    greedy = agent.policy.action(time_step).action.numpy()
+    tf.random.set_seed(7)
+    explored = agent.collect_policy.action(time_step).action.numpy()
+    changed = np.sum(explored != greedy, axis=1)  # sub-actions changed per state, of 4
+    # P(a sub-action changes) = 0.5 * 4/5 in both modes; only the grouping differs.
+    self.assertAllClose(np.mean(changed) / 4, 0.4, atol=0.03)
+    one_changed = np.mean(changed == 1)
+    if epsilon_mode == 'action':
+      self.assertLess(one_changed, 0.03)  # 0.5 * 4 * 0.8 * 0.2^3 = 0.013
+    else:
+      self.assertGreater(one_changed, 0.25)  # 4 * 0.4 * 0.6^3 = 0.35
+
   def test_proposal_collect_policy_samples_valid_actions(self):
     agent = make_agent(AmortizedSearch, use_proposal=True, collect_mode='proposal')
     export_dir = os.path.join(self.get_temp_dir(), 'collect_proposal')

@@ -67,6 +67,7 @@ class AqlAgent(tf_agent.TFAgent):
                proposal_entropy_weight: types.Float = 0.01,
                collect_mode: str = 'epsilon_greedy',
                epsilon_greedy: types.Float = 0.1,
+               epsilon_mode: str = 'action',
                gamma: types.Float = 0.99,
                n_step_update: int = 1,
                target_update_tau: types.Float = 1.0,
@@ -95,6 +96,8 @@ class AqlAgent(tf_agent.TFAgent):
       collect_mode: 'epsilon_greedy' (the greedy search with epsilon uniform actions) or
         'proposal' (sample one action from the proposal).
       epsilon_greedy: probability of a uniform random action in the collection policy.
+      epsilon_mode: 'action' (epsilon_greedy replaces whole actions) or 'sub_action' (it
+        replaces each sub-action independently; see `SearchPolicy`).
       gamma: discount factor.
       n_step_update: n of the n-step return; trajectories have n + 1 frames.
       target_update_tau: Polyak factor of the target update (1.0 copies).
@@ -126,7 +129,8 @@ class AqlAgent(tf_agent.TFAgent):
     self._gradient_clipping = gradient_clipping
     self._update_target = self._get_target_updater(target_update_tau, target_update_period)
     policy = SearchPolicy(time_step_spec, action_spec, critic_network, search, proposal_network)
-    collect_policy = self._setup_collect_policy(policy, collect_mode, epsilon_greedy)
+    collect_policy = self._setup_collect_policy(policy, collect_mode, epsilon_greedy,
+                                                epsilon_mode)
     super().__init__(time_step_spec, action_spec, policy, collect_policy,
                      train_sequence_length=n_step_update + 1,
                      debug_summaries=debug_summaries,
@@ -166,12 +170,13 @@ class AqlAgent(tf_agent.TFAgent):
     if proposal_network is not None:
       proposal_network.create_variables()
 
-  def _setup_collect_policy(self, policy, collect_mode, epsilon_greedy):
+  def _setup_collect_policy(self, policy, collect_mode, epsilon_greedy, epsilon_mode):
     if collect_mode == 'proposal':
       return ProposalPolicy(policy.time_step_spec, policy.action_spec,
                             self._critic_networks[0], self._proposal_network)
     return SearchPolicy(policy.time_step_spec, policy.action_spec, self._critic_networks[0],
-                        self._search, self._proposal_network, epsilon=epsilon_greedy)
+                        self._search, self._proposal_network, epsilon=epsilon_greedy,
+                        epsilon_mode=epsilon_mode)
 
   def _get_target_updater(self, tau: types.Float, period: int) -> Callable:
     """Polyak (tau < 1) or periodic copy (tau = 1) of every critic into its target."""

@@ -42,24 +42,35 @@ def search_argmax(search: ActionSearch, critic: CriticNetwork,
                 tf.shape(state_embedding)[0], proposal=proposal)
 
 
+EPSILON_MODES = ('action', 'sub_action')
+
+
 class SearchPolicy(tf_policy.TFPolicy):
   """The action search's argmax of the critic; with `epsilon` > 0, epsilon-greedy.
 
-  With probability `epsilon` a state gets a uniformly random action instead of the argmax
-  (TF-Agents' `EpsilonGreedyPolicy` needs a `distribution`, which this policy does not export).
+  `epsilon_mode='action'`: with probability `epsilon` a state gets a uniformly random action
+  instead of the argmax (TF-Agents' `EpsilonGreedyPolicy` needs a `distribution`, which this
+  policy does not export). `epsilon_mode='sub_action'`: every sub-action of the argmax is
+  replaced by a uniform one independently with probability `epsilon`, so explored actions stay
+  near the argmax (about epsilon * D sub-actions change): the critic then sees how changing one
+  sub-action at a time changes the return, which a whole random action in a space of 10^10
+  rarely shows.
   """
 
   def __init__(self, time_step_spec: types.TimeStep, action_spec: types.NestedTensorSpec,
                critic_network: CriticNetwork, search: ActionSearch,
                proposal_network: Optional[tf.Module] = None, epsilon: types.Float = 0.0,
-               name: Optional[str] = None):
+               epsilon_mode: str = 'action', name: Optional[str] = None):
     if search.uses_proposal and proposal_network is None:
       raise ValueError(f'{type(search).__name__} needs a proposal network; pass one to the '
                        'policy or choose a search without a proposal.')
     self._critic_network = critic_network
     self._proposal_network = proposal_network
     self._search = search
+    if epsilon_mode not in EPSILON_MODES:
+      raise ValueError(f'Unknown epsilon_mode {epsilon_mode!r}; use one of {EPSILON_MODES}.')
     self._epsilon = epsilon
+    self._epsilon_mode = epsilon_mode
     super().__init__(time_step_spec, action_spec, name=name)
 
   def _variables(self):
@@ -76,9 +87,10 @@ class SearchPolicy(tf_policy.TFPolicy):
     actions = result.best_actions  # [B, D]
     if self._epsilon:
       batch_size = tf.shape(actions)[0]
-      explore = tf.random.uniform([batch_size], seed=seed) < self._epsilon  # [B]
+      shape = [batch_size, 1] if self._epsilon_mode == 'action' else tf.shape(actions)
+      explore = tf.random.uniform(shape, seed=seed) < self._epsilon  # [B, 1] or [B, D]
       random_actions = self._search.action_space.sample_uniform([batch_size])  # [B, D]
-      actions = tf.where(explore[:, tf.newaxis], random_actions, actions)
+      actions = tf.where(explore, random_actions, actions)
     return policy_step.PolicyStep(self._search.action_space.to_spec(actions), policy_state)
 
 
