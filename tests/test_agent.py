@@ -55,6 +55,21 @@ def fixed_batch(agent, seed=0, step_types=None):
       discount=tf.constant([[1.0, 1.0], [0.0, 1.0], [1.0, 1.0]]))
 
 
+class CountingSearch:
+  """Wraps a search and counts its calls."""
+
+  def __init__(self, search):
+    self._search = search
+    self.calls = 0
+
+  def __getattr__(self, name):
+    return getattr(self._search, name)
+
+  def __call__(self, *args, **kwargs):
+    self.calls += 1
+    return self._search(*args, **kwargs)
+
+
 def huber(x):
   x = np.abs(x)
   quadratic = np.minimum(x, 1.0)
@@ -127,14 +142,20 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_gamma_zero_targets_are_rewards_without_a_next_state_search(self):
     agent = make_agent(AmortizedSearch, use_proposal=True, gamma=0.0, reward_scale_factor=2.0)
-    calls = []
-    search = agent.search
-    agent._search = lambda *args, **kwargs: calls.append(1) or search(*args, **kwargs)
+    agent._search = CountingSearch(agent.search)
     experience = fixed_batch(agent)
     loss_info = agent.loss(experience)
-    self.assertLen(calls, 1)  # the search at s (proposal target) only
+    self.assertEqual(agent._search.calls, 1)  # the search at s (proposal target) only
     self.assertAllClose(loss_info.extra.mean_td_target,
                         2.0 * experience.reward[:, 0].numpy().mean())
+
+  @parameterized.named_parameters(('no_proposal', False, 1), ('proposal', True, 2))
+  def test_searches_per_loss(self, use_proposal, expected_calls):
+    agent = make_agent(AmortizedSearch if use_proposal else UniformSearch,
+                       use_proposal=use_proposal, gamma=0.9)
+    agent._search = CountingSearch(agent.search)
+    agent.loss(fixed_batch(agent))
+    self.assertEqual(agent._search.calls, expected_calls)  # at s' for the target; at s only for the proposal
 
   @parameterized.named_parameters(('action', 'action'), ('sub_action', 'sub_action'))
   def test_epsilon_modes_replace_whole_actions_or_single_sub_actions(self, epsilon_mode):

@@ -39,7 +39,10 @@ class AqlLossInfo(NamedTuple):
     critic_loss: L_Q, summed over the critics.
     proposal_loss: L_mu (0 without a proposal).
     proposal_entropy: the estimate of H(mu(.|s)) (0 without a proposal).
-    mean_best_q: mean of Q(s, a*(s)) found by the search at s.
+    mean_best_q: mean value of the search's argmax: Q(s, a*(s)) at the sampled states when the
+      agent has a proposal (whose target needs that search); otherwise, since only the target
+      needs a search, min_i Q_target_i(s', a*(s')) at the next states (0 with gamma = 0, where
+      no search runs at all).
     best_from_proposal: fraction of states whose best candidate came from the proposal rather
       than the uniform set; near 0 means the proposal is not helping the search.
     mean_td_target: mean of the TD targets y.
@@ -249,16 +252,19 @@ class AqlAgent(tf_agent.TFAgent):
         critic_loss += losses.critic_loss(q_values, targets, valid_mask,
                                           self._td_errors_loss_fn, weights)
 
-    with tf.name_scope('proposal_loss'):
-      proposal_loss, proposal_entropy, best = self._proposal_loss(state_embedding)
+    proposal_loss = proposal_entropy = best_from_proposal = tf.constant(0.0)
+    mean_best_q = tf.reduce_mean(next_q_values)
+    if self._proposal_network is not None:
+      with tf.name_scope('proposal_loss'):
+        proposal_loss, proposal_entropy, best = self._proposal_loss(state_embedding)
+      mean_best_q = tf.reduce_mean(best.best_q_values)
+      best_from_proposal = tf.reduce_mean(best.from_proposal)
 
     total_loss = critic_loss + proposal_loss
     extra = AqlLossInfo(
         critic_loss=critic_loss, proposal_loss=proposal_loss,
-        proposal_entropy=proposal_entropy,
-        mean_best_q=tf.reduce_mean(best.best_q_values),
-        best_from_proposal=tf.reduce_mean(best.from_proposal),
-        mean_td_target=tf.reduce_mean(targets))
+        proposal_entropy=proposal_entropy, mean_best_q=mean_best_q,
+        best_from_proposal=best_from_proposal, mean_td_target=tf.reduce_mean(targets))
     self._summarize(extra)
     return tf_agent.LossInfo(total_loss, extra)
 
@@ -291,13 +297,9 @@ class AqlAgent(tf_agent.TFAgent):
     """L_mu at the sampled states; also returns the search result a*(s)."""
     embedding = tf.stop_gradient(state_embedding)  # [B, E]; the torso learns from L_Q only
     critic = self._critic_networks[0]
-    proposal = None
-    if self._proposal_network is not None:
-      proposal, _ = self._proposal_network(embedding, training=True)
+    proposal, _ = self._proposal_network(embedding, training=True)
     best = self._search(lambda c: critic.score(embedding, c), tf.shape(embedding)[0],
                         proposal=proposal)
-    if proposal is None:
-      return tf.constant(0.0), tf.constant(0.0), best
     best_actions = tf.stop_gradient(best.best_actions)  # [B, D]
     entropies = proposal.entropy()  # [B]
     loss = losses.proposal_loss(proposal.log_prob(best_actions), entropies,
