@@ -5,7 +5,8 @@ with D sequential sampling steps on top of the B x (N + M) candidate scoring tha
 sampling-based Q-learner pays. This script measures, at batch 64 and the shipped widths
 (critic torso (256,), head (256, 256), proposal hidden 256):
 
-  1. learner steps/s of AQL (N=100, M=400), UniformQL (M=500), QT-Opt (CEM 2x64 and 2x250),
+  1. learner steps/s of AQL (N=100, M=400; 'aql_next': the proposal trained at s', one search
+     per step), UniformQL (M=500), QT-Opt (CEM 2x64 and 2x250),
      DDPG and SAC (continuous only), round-robin over repeats so load drift hits all alike;
   2. the parts of an AQL step: one scoring pass critic.score [64, 500, D], proposal sampling
      (100 samples x 64 states), proposal log-prob + entropy, a full amortized search;
@@ -56,7 +57,8 @@ from tf_aql.environments import suite_gymnasium
 from tf_aql.policies.search_policy import search_argmax
 
 flags.DEFINE_list('tasks', ['discrete', 'continuous'], 'Tasks to measure (see TASKS).')
-flags.DEFINE_list('methods', ['aql', 'uniform_ql', 'qt_opt', 'qt_opt_budget', 'ddpg', 'sac'],
+flags.DEFINE_list('methods', ['aql', 'aql_next', 'uniform_ql', 'qt_opt', 'qt_opt_budget', 'ddpg',
+                               'sac'],
                   'Methods to measure (see METHODS); DDPG and SAC run on continuous tasks only.')
 flags.DEFINE_integer('batch_size', 64, 'Sequences per learner step; states per scoring pass.')
 flags.DEFINE_integer('num_sub_actions', 16, 'D of both synthetic tasks.')
@@ -82,6 +84,7 @@ DISCRETE_ENV, CONTINUOUS_ENV = 'tf_aql/SubActionChain-v0', 'tf_aql/ContinuousCha
 # method -> (gin file, extra bindings, Q-evaluations per state, discrete allowed)
 METHODS = {
     'aql': ('gin/methods/aql.gin', [], 500, True),
+    'aql_next': ('gin/methods/aql.gin', ["AqlAgent.proposal_states = 'next'"], 500, True),
     'uniform_ql': ('gin/methods/uniform_ql.gin', [], 500, True),
     'qt_opt': ('gin/methods/qt_opt.gin', [], 128, True),
     'qt_opt_budget': ('gin/methods/qt_opt_budget.gin', [], 500, True),

@@ -133,7 +133,7 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
         reward=tf.constant([[1.0, 2.0, 9.0], [0.5, -1.0, 9.0], [3.0, 1.0, 9.0]]),
         discount=tf.constant([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]))
     _, _, next_time_steps = agent._as_transition(experience)
-    next_q = agent._next_q_values(next_time_steps).numpy()  # exact max at s_2
+    next_q = agent._next_q_values(next_time_steps)[0].numpy()  # exact max at s_2
     reward, discount = experience.reward.numpy(), experience.discount.numpy()
     # y = r_0 + g d_0 r_1 + g^2 d_0 d_1 max_a Q_target(s_2, a)
     expected = (reward[:, 0] + 0.5 * discount[:, 0] * reward[:, 1] +
@@ -149,13 +149,16 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(loss_info.extra.mean_td_target,
                         2.0 * experience.reward[:, 0].numpy().mean())
 
-  @parameterized.named_parameters(('no_proposal', False, 1), ('proposal', True, 2))
-  def test_searches_per_loss(self, use_proposal, expected_calls):
+  @parameterized.named_parameters(('no_proposal', False, 'current', 1),
+                                  ('proposal', True, 'current', 2),
+                                  ('proposal_at_next_states', True, 'next', 1))
+  def test_searches_per_loss(self, use_proposal, proposal_states, expected_calls):
     agent = make_agent(AmortizedSearch if use_proposal else UniformSearch,
-                       use_proposal=use_proposal, gamma=0.9)
+                       use_proposal=use_proposal, gamma=0.9, proposal_states=proposal_states)
     agent._search = CountingSearch(agent.search)
     agent.loss(fixed_batch(agent))
-    self.assertEqual(agent._search.calls, expected_calls)  # at s' for the target; at s only for the proposal
+    # At s' for the target; at s only for a proposal trained at the current states.
+    self.assertEqual(agent._search.calls, expected_calls)
 
   @parameterized.named_parameters(('action', 'action'), ('sub_action', 'sub_action'))
   def test_epsilon_modes_replace_whole_actions_or_single_sub_actions(self, epsilon_mode):
@@ -185,10 +188,13 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
       self.assertEqual(actions.shape, (BATCH, 2))
       self.assertTrue(np.all((actions >= 0) & (actions <= [2, 3])))
 
-  @parameterized.named_parameters(('discrete', ACTION_SPEC), ('continuous', CONTINUOUS_SPEC))
-  def test_train_step_lowers_both_losses(self, action_spec):
+  @parameterized.named_parameters(
+      ('discrete', ACTION_SPEC, 'current'), ('continuous', CONTINUOUS_SPEC, 'current'),
+      ('discrete_proposal_at_next_states', ACTION_SPEC, 'next'),
+      ('continuous_proposal_at_next_states', CONTINUOUS_SPEC, 'next'))
+  def test_train_step_lowers_both_losses(self, action_spec, proposal_states):
     agent = make_agent(AmortizedSearch, use_proposal=True, action_spec=action_spec,
-                       target_update_period=1000)
+                       target_update_period=1000, proposal_states=proposal_states)
     experience = fixed_batch(agent)
 
     def losses_now():
@@ -235,7 +241,7 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(agent._critic_networks, 2)
     experience = fixed_batch(agent)
     _, _, next_time_steps = agent._as_transition(experience)
-    next_q = agent._next_q_values(next_time_steps)
+    next_q, _ = agent._next_q_values(next_time_steps)
     best = agent.search(
         lambda c: agent._target_critic_networks[0].score(
             agent._target_critic_networks[0].embed(next_time_steps.observation), c), BATCH)
@@ -252,7 +258,7 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     critic, target = agent.critic_network, agent._target_critic_networks[0]
     chosen = agent.search(lambda c: critic.score(critic.embed(observation), c), BATCH)
     expected = target.score(target.embed(observation), chosen.best_actions[:, None])[:, 0]
-    self.assertAllClose(agent._next_q_values(next_time_steps), expected)
+    self.assertAllClose(agent._next_q_values(next_time_steps)[0], expected)
 
   def test_amortized_search_without_proposal_is_a_clear_error(self):
     with self.assertRaisesRegex(ValueError, 'no proposal_network'):

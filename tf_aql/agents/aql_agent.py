@@ -8,13 +8,20 @@ One train step updates the critic and the proposal:
     a*(s)    = search(Q_online, s)
     L_mu     = mean [ -log mu(a*(s) | s) - lambda H(mu(. | s)) ]
 
+With `proposal_states='next'` the proposal is trained at the next states instead, toward the
+argmax a*(s') that the target's search already found (chosen by Q_target, or by Q_online with
+double_q): L_mu = mean [ -log mu(a*(s') | s') - lambda H(mu(. | s')) ]. Both are states from the
+replay, so the proposal still learns the search's argmax over the visited states, and a learner
+step then runs one search instead of two (about half the scoring and sampling). With gamma = 0
+there is no search at s' to reuse, and the proposal is trained at s.
+
 The search is what separates the methods: the amortized search (N proposal + M uniform
 samples) is AQL; a uniform search without a proposal is UniformQL; CEM with clipped double-Q is
 QT-Opt; exhaustive enumeration is an exact-max DQN. The proposal reads the critic's state
 embedding with the gradient stopped: the shared torso is trained by the critic loss only.
 """
 
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import gin
 import tensorflow as tf
@@ -30,6 +37,7 @@ from tf_aql.policies.search_policy import ProposalPolicy, SearchPolicy
 from tf_aql.search.base import ActionSearch
 
 COLLECT_MODES = ('epsilon_greedy', 'proposal')
+PROPOSAL_STATES = ('current', 'next')
 
 
 class AqlLossInfo(NamedTuple):
@@ -68,6 +76,7 @@ class AqlAgent(tf_agent.TFAgent):
                proposal_network: Optional[tf.Module] = None,
                proposal_optimizer: Optional[types.Optimizer] = None,
                proposal_entropy_weight: types.Float = 0.01,
+               proposal_states: str = 'current',
                collect_mode: str = 'epsilon_greedy',
                epsilon_greedy: types.Float = 0.1,
                epsilon_mode: str = 'action',
@@ -96,6 +105,9 @@ class AqlAgent(tf_agent.TFAgent):
         that use a proposal, trained whenever given.
       proposal_optimizer: optimizer of the proposal; defaults to `optimizer`.
       proposal_entropy_weight: lambda, the weight of the proposal's entropy bonus.
+      proposal_states: where the proposal is trained: 'current' (at s, toward a*(s) of its own
+        search with the online critic; the paper's form) or 'next' (at s', toward the a*(s')
+        the target's search found; one search per learner step instead of two).
       collect_mode: 'epsilon_greedy' (the greedy search with epsilon uniform actions) or
         'proposal' (sample one action from the proposal).
       epsilon_greedy: probability of a uniform random action in the collection policy.
@@ -116,7 +128,8 @@ class AqlAgent(tf_agent.TFAgent):
       name: agent name.
     """
     tf.Module.__init__(self, name=name)
-    self._check_arguments(search, proposal_network, collect_mode, n_step_update)
+    self._check_arguments(search, proposal_network, collect_mode, n_step_update,
+                          proposal_states)
     self._search = search
     self._action_space = search.action_space
     self._setup_networks(time_step_spec, action_spec, critic_network, proposal_network,
@@ -124,6 +137,7 @@ class AqlAgent(tf_agent.TFAgent):
     self._optimizer = optimizer
     self._proposal_optimizer = proposal_optimizer or optimizer
     self._proposal_entropy_weight = proposal_entropy_weight
+    self._proposal_states = proposal_states
     self._gamma = gamma
     self._n_step_update = n_step_update
     self._double_q = double_q
@@ -145,7 +159,8 @@ class AqlAgent(tf_agent.TFAgent):
   # --- setup --------------------------------------------------------------------------------
 
   @staticmethod
-  def _check_arguments(search, proposal_network, collect_mode, n_step_update) -> None:
+  def _check_arguments(search, proposal_network, collect_mode, n_step_update,
+                       proposal_states) -> None:
     if search.uses_proposal and proposal_network is None:
       raise ValueError(f'{type(search).__name__} samples from a proposal, but the agent has no '
                        'proposal_network; bind AqlAgent.proposal_network or use a search '
@@ -156,6 +171,9 @@ class AqlAgent(tf_agent.TFAgent):
       raise ValueError("collect_mode='proposal' needs a proposal_network.")
     if n_step_update < 1:
       raise ValueError(f'n_step_update must be >= 1, got {n_step_update}.')
+    if proposal_states not in PROPOSAL_STATES:
+      raise ValueError(f'Unknown proposal_states {proposal_states!r}; use one of '
+                       f'{PROPOSAL_STATES}.')
 
   def _setup_networks(self, time_step_spec, action_spec, critic_network, proposal_network,
                       clipped_double_q) -> None:
@@ -240,7 +258,7 @@ class AqlAgent(tf_agent.TFAgent):
     actions = self._action_space.from_spec(policy_steps.action)[:, tf.newaxis, :]  # [B, 1, D]
 
     with tf.name_scope('critic_loss'):
-      next_q_values = self._next_q_values(next_time_steps)  # [B]
+      next_q_values, next_search = self._next_q_values(next_time_steps)  # [B]
       targets = losses.td_targets(next_time_steps.reward, next_time_steps.discount,
                                   next_q_values, self._reward_scale_factor, self._gamma)
       critic_loss = 0.0
@@ -256,7 +274,11 @@ class AqlAgent(tf_agent.TFAgent):
     mean_best_q = tf.reduce_mean(next_q_values)
     if self._proposal_network is not None:
       with tf.name_scope('proposal_loss'):
-        proposal_loss, proposal_entropy, best = self._proposal_loss(state_embedding)
+        if self._proposal_states == 'next' and next_search is not None:
+          proposal, best = next_search
+        else:
+          proposal, best = self._search_current_states(state_embedding)
+        proposal_loss, proposal_entropy = self._proposal_objective(proposal, best)
       mean_best_q = tf.reduce_mean(best.best_q_values)
       best_from_proposal = tf.reduce_mean(best.from_proposal)
 
@@ -268,15 +290,19 @@ class AqlAgent(tf_agent.TFAgent):
     self._summarize(extra)
     return tf_agent.LossInfo(total_loss, extra)
 
-  def _next_q_values(self, next_time_steps) -> tf.Tensor:
-    """min_i Q_target_i(s', a*(s')) with a*(s') from the search; [B], no gradient.
+  def _next_q_values(self, next_time_steps) -> Tuple[tf.Tensor, Optional[tuple]]:
+    """min_i Q_target_i(s', a*(s')) with a*(s') from the search.
 
     With `gamma == 0` (a contextual bandit, e.g. the synthetic chain tasks) the bootstrap term
     is multiplied by 0, so the search at s' (half of a learner step's scoring) is skipped.
+
+    Returns:
+      (values [B] without gradient, (proposal mu(.|s'), the `SearchResult` at s') or None when
+      no search ran; the proposal is None for searches without one).
     """
     observation, step_type = next_time_steps.observation, next_time_steps.step_type
     if isinstance(self._gamma, (int, float)) and self._gamma == 0:
-      return tf.zeros_like(next_time_steps.reward)
+      return tf.zeros_like(next_time_steps.reward), None
     target_embeddings = [t.embed(observation, step_type) for t in self._target_critic_networks]
     chooser, chooser_embedding = self._target_critic_networks[0], target_embeddings[0]
     if self._double_q or self._search.uses_proposal:
@@ -285,26 +311,32 @@ class AqlAgent(tf_agent.TFAgent):
       chooser, chooser_embedding = self._critic_networks[0], online_embedding
     proposal = None
     if self._search.uses_proposal:
-      proposal, _ = self._proposal_network(online_embedding)
+      # The torso learns from L_Q only: no proposal-loss gradient reaches the embedding.
+      proposal, _ = self._proposal_network(tf.stop_gradient(online_embedding), training=True)
     best = self._search(lambda c: chooser.score(chooser_embedding, c),
                         tf.shape(chooser_embedding)[0], proposal=proposal)
     best_actions = best.best_actions[:, tf.newaxis, :]  # [B, 1, D]
     values = [t.score(e, best_actions)[:, 0]
               for t, e in zip(self._target_critic_networks, target_embeddings)]
-    return tf.stop_gradient(tf.reduce_min(tf.stack(values, axis=0), axis=0))
+    next_q_values = tf.stop_gradient(tf.reduce_min(tf.stack(values, axis=0), axis=0))
+    return next_q_values, (proposal, best)
 
-  def _proposal_loss(self, state_embedding: tf.Tensor):
-    """L_mu at the sampled states; also returns the search result a*(s)."""
+  def _search_current_states(self, state_embedding: tf.Tensor):
+    """(mu(.|s), the search result a*(s) with the online critic) at the sampled states."""
     embedding = tf.stop_gradient(state_embedding)  # [B, E]; the torso learns from L_Q only
     critic = self._critic_networks[0]
     proposal, _ = self._proposal_network(embedding, training=True)
     best = self._search(lambda c: critic.score(embedding, c), tf.shape(embedding)[0],
                         proposal=proposal)
+    return proposal, best
+
+  def _proposal_objective(self, proposal, best):
+    """(L_mu [], mean entropy []) of `proposal` toward the search's `best` actions."""
     best_actions = tf.stop_gradient(best.best_actions)  # [B, D]
     entropies = proposal.entropy()  # [B]
     loss = losses.proposal_loss(proposal.log_prob(best_actions), entropies,
                                 self._proposal_entropy_weight)
-    return loss, tf.reduce_mean(entropies), best
+    return loss, tf.reduce_mean(entropies)
 
   def _summarize(self, extra: AqlLossInfo) -> None:
     for field, value in extra._asdict().items():
