@@ -13,6 +13,7 @@ from tf_agents.trajectories import time_step as ts
 from tf_aql import cli
 from tf_aql.errors import TfAqlError
 from tf_aql.train_loop import train_eval
+from tf_aql.trained_run import load_trained_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AQL = os.path.join(REPO, 'gin', 'methods', 'aql.gin')
@@ -96,6 +97,34 @@ class TrainEvalTest(tf.test.TestCase):
     with self.assertRaisesRegex(TfAqlError, 'Could not restore the checkpoint .* new --root_dir'):
       run_smoke(self.root_dir, 'train_eval.num_env_steps = 200')
     self.assertEqual(read_rows(self.root_dir)[-1]['env_steps'], 100)  # nothing rewritten
+
+
+class TrainedRunTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    gin.clear_config()
+    self.root_dir = os.path.join(self.get_temp_dir(), self._testMethodName)
+
+  def test_load_trained_run_restores_the_agent_and_counters(self):
+    run_smoke(self.root_dir, 'train_eval.num_env_steps = 100')
+    checkpoint = tf.train.latest_checkpoint(os.path.join(self.root_dir, 'checkpoints'))
+    run = load_trained_run(self.root_dir)
+    self.assertEqual(int(run.state.env_step.numpy()), 100)
+    self.assertEqual(int(run.state.train_step.numpy()), 25)
+    self.assertEqual(run.env_kwargs['num_sub_actions'], 3)
+    stored = dict(tf.train.list_variables(checkpoint))
+    kernel = run.state.agent.critic_network.trainable_variables[0]
+    names = [n for n in stored if 'critic_networks' in n and
+             n.endswith('kernel/.ATTRIBUTES/VARIABLE_VALUE') and
+             tuple(stored[n]) == tuple(kernel.shape)]
+    self.assertNotEmpty(names)
+    self.assertTrue(any(np.allclose(tf.train.load_variable(checkpoint, n), kernel.numpy())
+                        for n in names))  # the restored values, not a fresh initialization
+
+  def test_load_trained_run_of_a_plain_folder_is_a_clear_error(self):
+    with self.assertRaisesRegex(TfAqlError, 'not a tf_aql run folder'):
+      load_trained_run(self.get_temp_dir())
 
 
 class CommandLineErrorsTest(tf.test.TestCase):
