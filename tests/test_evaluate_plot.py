@@ -288,6 +288,19 @@ class PlotTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(pixels.shape, (int(height * plot.DPI), int(width * plot.DPI), 4))
     self.assertGreater(np.std(pixels[..., :3]), 0.01)  # Not a blank canvas.
 
+  def test_references_parse_and_draw(self):
+    self.assertEqual(plot.parse_references(['random policy=1.0', 'a=b=-2.5']),
+                     [('random policy', 1.0), ('a=b', -2.5)])
+    for bad in ('no equals sign', '=1.0', 'random=high'):
+      with self.assertRaisesRegex(plot.PlotError, 'LABEL=VALUE'):
+        plot.parse_references([bad])
+    aql, _ = _fake_runs(_new_dir(self))
+    plain = os.path.join(_new_dir(self), 'plain.png')
+    with_line = os.path.join(_new_dir(self), 'line.png')
+    plot.plot_runs({'AQL': aql}, plain)
+    plot.plot_runs({'AQL': aql}, with_line, references=[('ceiling', 0.0)])
+    self.assertFalse(np.array_equal(image.imread(plain), image.imread(with_line)))
+
   @parameterized.named_parameters(
       ('underscore_and_dash', ['r/aql_seed0', 'r/dqn-seed0', 'r/aql_seed1', 'r/dqn-seed12'],
        {'aql': ['r/aql_seed0', 'r/aql_seed1'], 'dqn': ['r/dqn-seed0', 'r/dqn-seed12']}),

@@ -1,7 +1,8 @@
 r"""Plots average evaluation return against environment steps for one or more runs.
 
     python train/plot.py --run_dirs=runs/aql_seed0,runs/aql_seed1,runs/dqn_seed0,runs/dqn_seed1 \
-        [--labels=AQL,DQN] [--nogroup_by_seed_suffix] --output=curves.png [--title=Pendulum-v1]
+        [--labels=AQL,DQN] [--nogroup_by_seed_suffix] --output=curves.png [--title=Pendulum-v1] \
+        [--reference='random policy=1.0' --reference='optimal=10']
 
 Each run folder holds `eval_metrics.jsonl` (one JSON object per evaluation, written by
 train_eval); the curve of a run is its `average_return` against its `env_steps`.
@@ -18,6 +19,9 @@ run is drawn as its raw curve. Legends read `<label> (n=<seeds>)`.
 Labels: by default the group's path with the seed suffix removed, last component only (its
 parent's name when nothing is left, as for `runs/aql/seed0`). `--labels` replaces them, one per
 group in the order the groups first appear in `--run_dirs`.
+
+References: each `--reference='LABEL=VALUE'` draws a dashed horizontal line at return VALUE
+(e.g. a random policy's return, a ceiling or the optimum), labelled in the legend.
 """
 
 import collections
@@ -52,6 +56,8 @@ _GROUP_BY_SEED_SUFFIX = flags.DEFINE_boolean(
     'into one mean curve with a min-max band; --nogroup_by_seed_suffix draws each run alone.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Path of the PNG to write.')
 _TITLE = flags.DEFINE_string('title', '', 'Figure title.')
+_REFERENCES = flags.DEFINE_multi_string(
+    'reference', [], "Horizontal reference line 'LABEL=VALUE' (repeatable), e.g. 'random=1.0'.")
 
 EVAL_METRICS_FILE = 'eval_metrics.jsonl'
 FIGURE_SIZE_INCHES = (8.0, 5.0)  # width, height
@@ -202,7 +208,28 @@ def aggregate_curves(
   return grid, values.mean(axis=0), values.min(axis=0), values.max(axis=0)
 
 
-def plot_runs(groups: Dict[str, List[str]], output_path: str, title: str = '') -> None:
+def parse_references(references: Sequence[str]) -> List[Tuple[str, float]]:
+  """'LABEL=VALUE' strings -> [(label, value)], split at the last '='.
+
+  Raises:
+    PlotError: a reference without '=', with an empty label or a value that is not a number.
+  """
+  parsed = []
+  for reference in references:
+    label, separator, value = reference.rpartition('=')
+    try:
+      number = float(value)
+    except ValueError:
+      number = None
+    if not separator or not label.strip() or number is None:
+      raise PlotError(f"--reference={reference!r} is not 'LABEL=VALUE' with a numeric VALUE, "
+                      "e.g. --reference='random policy=1.0'.")
+    parsed.append((label.strip(), number))
+  return parsed
+
+
+def plot_runs(groups: Dict[str, List[str]], output_path: str, title: str = '',
+              references: Sequence[Tuple[str, float]] = ()) -> None:
   """Draws each group's return curve against environment steps into a PNG.
 
   Args:
@@ -210,6 +237,7 @@ def plot_runs(groups: Dict[str, List[str]], output_path: str, title: str = '') -
       is drawn as its mean with a shaded min-max band, a group of one as its raw curve.
     output_path: the PNG to write (its folder is created if needed).
     title: figure title.
+    references: (label, return) pairs drawn as dashed horizontal lines.
 
   Raises:
     PlotError: a run's `eval_metrics.jsonl` is missing or empty, a group has no runs, or the
@@ -229,6 +257,8 @@ def plot_runs(groups: Dict[str, List[str]], output_path: str, title: str = '') -
     grid, mean, low, high = aggregate_curves(curves)
     line, = ax.plot(grid, mean, label=f'{label} (n={len(curves)})')
     ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+  for label, value in references:
+    ax.axhline(value, linestyle='--', linewidth=1, color='gray', label=f'{label} ({value:g})')
   ax.set_xlabel('environment steps')
   ax.set_ylabel('average return')
   ax.xaxis.set_major_formatter(ticker.EngFormatter())
@@ -247,7 +277,7 @@ def main(argv: List[str]) -> int:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   try:
     groups = make_groups(_RUN_DIRS.value or [], _LABELS.value or [], _GROUP_BY_SEED_SUFFIX.value)
-    plot_runs(groups, _OUTPUT.value, _TITLE.value)
+    plot_runs(groups, _OUTPUT.value, _TITLE.value, parse_references(_REFERENCES.value))
   except TfAqlError as error:
     print(f'error: {error}', file=sys.stderr)
     return 1
