@@ -74,6 +74,32 @@ def event_tags(directory):
   return tags
 
 
+class LauncherSupervisionTest(tf.test.TestCase):
+  """The launcher's supervision, with stand-in processes instead of the TensorFlow roles."""
+
+  def test_crashed_collector_is_restarted_within_the_budget(self):
+    root_dir = self.get_temp_dir()
+    lines = []
+    launcher = Launcher(root_dir, 2, [], with_evaluator=False, max_collector_restarts=2,
+                        restart_delay_s=0.0, echo=lines.append)
+    python = sys.executable
+    launcher.server.argv = [python, '-c', 'import time; time.sleep(60)']
+    launcher.learner.argv = [python, '-c', 'import time; time.sleep(12)']
+    launcher.collectors[0].argv = [python, '-c', 'import sys; sys.exit(1)']  # keeps crashing
+    launcher.collectors[1].argv = [python, '-c', 'import sys; sys.exit(2)']  # bad input
+    self.assertEqual(launcher.run(), 0)
+    starts = [session_count(launcher.collectors[k].log_path) for k in (0, 1)]
+    self.assertEqual(starts, [3, 1])  # 1 start + 2 restarts; bad input is not retried
+    self.assertLen([l for l in lines if l.startswith('[launcher] restarting collector_0')], 2)
+    self.assertEmpty([l for l in lines if l.startswith('[launcher] restarting collector_1')])
+
+
+def session_count(log_path):
+  """Starts of a role: the launcher writes one '=====' header per start."""
+  with open(log_path) as f:
+    return sum(1 for line in f if line.startswith('===== '))
+
+
 class DistributedTest(tf.test.TestCase):
 
   def setUp(self):

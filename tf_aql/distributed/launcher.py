@@ -6,7 +6,10 @@ comes from `portpicker`; the other roles get `--replay_server_address=localhost:
 role's output goes to `<root_dir>/logs/<role>.log` (appended, so restarts keep the history);
 the learner's `[learner]` and the evaluator's `[evaluator]` lines are echoed to the console.
 
-The run ends when the learner exits. After a successful learner the evaluator gets
+A collector that crashes (any exit status but 0, and 2, which means bad input that a restart
+would not fix) is restarted after `restart_delay_s`, up to `max_collector_restarts` times per
+collector; it rejoins the run as a collector started by hand does (waits for the server, pulls
+the latest weights). The run ends when the learner exits. After a successful learner the evaluator gets
 `final_eval_timeout_s` to evaluate the final weights; then every process still running is
 stopped: SIGTERM, and SIGKILL after `stop_timeout_s`. Collectors, evaluator and learner are
 stopped first (the learner checkpoints on SIGTERM, which needs the server), the server last.
@@ -39,6 +42,8 @@ class RoleProcess:
   process: Optional[subprocess.Popen] = None
   log_file: Optional[TextIO] = None
   exit_reported: bool = False
+  restarts: int = 0
+  restart_at: Optional[float] = None  # time.time() at which a crashed role is started again
 
   @property
   def running(self) -> bool:
@@ -90,6 +95,7 @@ class Launcher:
                with_evaluator: bool = True, port: Optional[int] = None,
                python: str = sys.executable, stop_timeout_s: float = 30.0,
                final_eval_timeout_s: float = 120.0,
+               max_collector_restarts: int = 3, restart_delay_s: float = 5.0,
                echo: Callable[[str], None] = lambda line: print(line, flush=True)):
     if num_collectors < 1:
       raise ValueError(f'num_collectors must be at least 1, not {num_collectors}.')
@@ -98,6 +104,8 @@ class Launcher:
     self.address = f'localhost:{self.port}'
     self._stop_timeout_s = stop_timeout_s
     self._final_eval_timeout_s = final_eval_timeout_s
+    self._max_collector_restarts = max_collector_restarts
+    self._restart_delay_s = restart_delay_s
     self._echo = echo
     logs_dir = os.path.join(self.root_dir, 'logs')
 
@@ -155,12 +163,14 @@ class Launcher:
         self._echo('[launcher] the replay server stopped; stopping the run.')
         self.stop()
         return self.server.exit_status or 1  # 2: bad input, as every role would report
-      for role in self.collectors + ([self.evaluator] if self.evaluator else []):
-        if not role.running and not role.exit_reported:
-          if role is self.evaluator and role.exit_status == 0:
-            role.exit_reported = True  # it evaluated the learner's final weights
-          else:
-            self._report_exit(role)
+      for role in self.collectors:
+        self._supervise_collector(role)
+      if self.evaluator is not None and not self.evaluator.running and (
+          not self.evaluator.exit_reported):
+        if self.evaluator.exit_status == 0:
+          self.evaluator.exit_reported = True  # it evaluated the learner's final weights
+        else:
+          self._report_exit(self.evaluator)
       time.sleep(poll_s)
     status = self.learner.exit_status
     if status != 0:
@@ -174,6 +184,24 @@ class Launcher:
     self.stop()
     self._echo_new_lines()
     return status
+
+  def _supervise_collector(self, role: RoleProcess) -> None:
+    """Reports a collector's exit once and restarts it after a crash, within the budget."""
+    if role.running:
+      return
+    if role.restart_at is not None:
+      if time.time() >= role.restart_at:
+        role.restart_at = None
+        role.restarts += 1
+        self.start_role(role)
+      return
+    if role.exit_reported:
+      return
+    self._report_exit(role)
+    if role.exit_status not in (0, 2) and role.restarts < self._max_collector_restarts:
+      role.restart_at = time.time() + self._restart_delay_s
+      self._echo(f'[launcher] restarting {role.name} in {self._restart_delay_s:g} s '
+                 f'({role.restarts + 1}/{self._max_collector_restarts}).')
 
   def run(self) -> int:
     """Starts, supervises and stops; Ctrl-C and SIGTERM stop every role."""

@@ -26,6 +26,8 @@ cli.define_gin_flags()
 flags.DEFINE_integer('num_train_steps', None, "Passed to the learner (default: its own).")
 flags.DEFINE_bool('evaluator', True, 'Start the evaluator role.')
 flags.DEFINE_integer('port', None, 'Replay server port (default: a free one).')
+flags.DEFINE_integer('max_collector_restarts', 3, 'Restarts of each crashed collector.',
+                     lower_bound=0)
 flags.mark_flag_as_required('root_dir')
 FLAGS = flags.FLAGS
 
@@ -34,7 +36,7 @@ def main(argv):
   del argv
   launcher = Launcher(FLAGS.root_dir, FLAGS.num_collectors, FLAGS.gin_file, FLAGS.gin_bindings,
                       num_train_steps=FLAGS.num_train_steps, with_evaluator=FLAGS.evaluator,
-                      port=FLAGS.port)
+                      port=FLAGS.port, max_collector_restarts=FLAGS.max_collector_restarts)
   sys.exit(launcher.run())
 
 
