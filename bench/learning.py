@@ -46,6 +46,9 @@ flags.DEFINE_integer('eval_interval', None, 'Environment steps between evaluatio
 flags.DEFINE_multi_string('gin_bindings', [], 'Extra bindings applied to every run.')
 flags.DEFINE_string('out_dir', os.path.join(REPO, 'bench', 'out', 'learning'), 'Run folders.')
 flags.DEFINE_string('output_md', None, 'Also write the table to this markdown file.')
+flags.DEFINE_multi_string(
+    'reference', [], "Extra reference lines for the figure, 'LABEL=VALUE' (train/plot.py "
+    "--reference); the random policy's return is always drawn.")
 flags.DEFINE_string('figure', None, 'PNG of the curves (default: <out_dir>/<suite>.png).')
 FLAGS = flags.FLAGS
 
@@ -152,7 +155,8 @@ def main(argv):
     for method in methods:
       run_one(method, seed)
   table = summary_table(methods, FLAGS.seeds)
-  table += f'\n| random policy | - | - | {random_policy_return():.3f} (10 episodes) | - | - |'
+  random_return = random_policy_return()
+  table += f'\n| random policy | - | - | {random_return:.3f} (10 episodes) | - | - |'
   print(table)
   if FLAGS.output_md:
     with open(FLAGS.output_md, 'w') as f:
@@ -162,7 +166,8 @@ def main(argv):
     figure = FLAGS.figure or os.path.join(FLAGS.out_dir, f'{FLAGS.suite}.png')
     subprocess.run([sys.executable, os.path.join(REPO, 'train', 'plot.py'),
                     f'--run_dirs={",".join(dirs)}', f'--output={figure}',
-                    f'--title={FLAGS.suite}'], check=False)
+                    f'--title={FLAGS.suite}', f'--reference=random policy={random_return:.3f}'] +
+                   [f'--reference={r}' for r in FLAGS.reference], check=False)
 
 
 if __name__ == '__main__':
