@@ -20,7 +20,8 @@ Labels: by default the group's path with the seed suffix removed, last component
 parent's name when nothing is left, as for `runs/aql/seed0`). `--labels` replaces them, one per
 group in the order the groups first appear in `--run_dirs`.
 
-References: each `--reference='LABEL=VALUE'` draws a dashed horizontal line at return VALUE
+References: each `--reference='LABEL=VALUE'` draws a gray horizontal line (dashed, dotted,
+dash-dotted, in turn) at return VALUE
 (e.g. a random policy's return, a ceiling or the optimum), labelled in the legend.
 """
 
@@ -62,6 +63,7 @@ _REFERENCES = flags.DEFINE_multi_string(
 EVAL_METRICS_FILE = 'eval_metrics.jsonl'
 FIGURE_SIZE_INCHES = (8.0, 5.0)  # width, height
 DPI = 100
+REFERENCE_STYLES = ('--', ':', '-.')  # line styles of successive reference lines
 _SEED_SUFFIX = re.compile(r'[_-]?seed\d+$')
 
 
@@ -257,8 +259,9 @@ def plot_runs(groups: Dict[str, List[str]], output_path: str, title: str = '',
     grid, mean, low, high = aggregate_curves(curves)
     line, = ax.plot(grid, mean, label=f'{label} (n={len(curves)})')
     ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-  for label, value in references:
-    ax.axhline(value, linestyle='--', linewidth=1, color='gray', label=f'{label} ({value:g})')
+  for index, (label, value) in enumerate(references):
+    ax.axhline(value, linestyle=REFERENCE_STYLES[index % len(REFERENCE_STYLES)], linewidth=1,
+               color='gray', label=f'{label} ({value:g})')
   ax.set_xlabel('environment steps')
   ax.set_ylabel('average return')
   ax.xaxis.set_major_formatter(ticker.EngFormatter())
