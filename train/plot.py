@@ -21,8 +21,8 @@ parent's name when nothing is left, as for `runs/aql/seed0`). `--labels` replace
 group in the order the groups first appear in `--run_dirs`.
 
 References: each `--reference='LABEL=VALUE'` draws a gray horizontal line (dashed, dotted,
-dash-dotted, in turn) at return VALUE
-(e.g. a random policy's return, a ceiling or the optimum), labelled in the legend.
+dash-dotted, in turn) at return VALUE (e.g. a random policy's return, a ceiling or the
+optimum), labelled in the legend.
 """
 
 import collections
