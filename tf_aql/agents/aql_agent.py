@@ -274,8 +274,8 @@ class AqlAgent(tf_agent.TFAgent):
     mean_best_q = tf.reduce_mean(next_q_values)
     if self._proposal_network is not None:
       with tf.name_scope('proposal_loss'):
-        if self._proposal_states == 'next' and next_search is not None:
-          proposal, best = next_search
+        if self._proposal_states == 'next' and next_search and next_search[0] is not None:
+          proposal, best = next_search  # mu(.|s') and the target search's a*(s')
         else:
           proposal, best = self._search_current_states(state_embedding)
         proposal_loss, proposal_entropy = self._proposal_objective(proposal, best)
