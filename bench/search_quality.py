@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import json  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -63,7 +63,6 @@ from tf_aql.agents import losses
 from tf_aql.environments import synthetic
 from tf_aql.networks.proposal_network import ProposalNetwork
 from tf_aql.search import AmortizedSearch, CemSearch, ExhaustiveSearch, UniformSearch
-from tf_aql.search import base
 from tf_aql.trained_run import load_trained_run
 
 flags.DEFINE_list('spaces', ['3x10', '6x10', '10x10', '20x10'],
@@ -280,47 +279,69 @@ def chain_contexts(run, observations):
           run.env_kwargs.get('rule', 'reflect'))
 
 
+class TrainedSearches(NamedTuple):
+  """Every search on a trained critic, for S states (see `search_trained_critic`).
+
+  Attributes:
+    found: {(search, budget): (best actions [S, D], best Q [S])}.
+    mean_q: [S], mean_a Q over 1,000 uniform actions.
+    reference_q: [S], Q of the reference argmax (see `reference_q_values`).
+    optimum_q: [S], Q of the task's true optimum (SubActionChain), else `reference_q`.
+  """
+  found: Dict
+  mean_q: tf.Tensor
+  reference_q: tf.Tensor
+  optimum_q: tf.Tensor
+
+
+def concat_searches(parts: Sequence[TrainedSearches]) -> TrainedSearches:
+  """Joins the results of consecutive batches of states."""
+  found = {key: tuple(tf.concat([p.found[key][i] for p in parts], 0) for i in range(2))
+           for key in parts[0].found}
+  return TrainedSearches(found, *(tf.concat([getattr(p, field) for p in parts], 0)
+                                  for field in ('mean_q', 'reference_q', 'optimum_q')))
+
+
 def trained_run_rows(run_dir: str, budgets: Sequence[int]) -> List[Dict]:
   """Rows {run, budget, search, found, gap, ...} for the critic of one run folder."""
   run = load_trained_run(run_dir)
   agent = run.state.agent
   space = agent.search.action_space
-  observations = random_observations(run.env, FLAGS.batch_size * FLAGS.eval_batches)
+  num_states = FLAGS.batch_size * FLAGS.eval_batches
+  observations = random_observations(run.env, num_states)
   chain = chain_contexts(run, observations)
-  results = {}  # (search, budget) -> (best actions [S, D], best Q [S])
-  for start in range(0, FLAGS.batch_size * FLAGS.eval_batches, FLAGS.batch_size):
-    batch = tf.nest.map_structure(lambda x: x[start:start + FLAGS.batch_size], observations)
-    optimum = None
-    if chain is not None:
-      contexts, num_values, rule = chain
-      optimum = tf.constant(optimal_actions(
-          contexts[start:start + FLAGS.batch_size].numpy(), num_values, rule), tf.int32)
-    for key, value in search_trained_critic(agent, space, batch, budgets, optimum).items():
-      results.setdefault(key, []).append(value)
-  results = {k: [tf.concat(parts, 0) for parts in zip(*v)] for k, v in results.items()}
-  mean_q = results.pop(('mean', 0))[0]
-  reference = results.pop(('reference', 0))
+  optimum = None  # [S, D], the true optimal actions of a SubActionChain run
+  if chain is not None:
+    contexts, num_values, rule = chain
+    optimum = tf.constant(optimal_actions(contexts.numpy(), num_values, rule), tf.int32)
+  parts = []
+  for start in range(0, num_states, FLAGS.batch_size):
+    batch = slice(start, start + FLAGS.batch_size)
+    parts.append(search_trained_critic(
+        agent, space, tf.nest.map_structure(lambda x, b=batch: x[b], observations), budgets,
+        None if optimum is None else optimum[batch]))
+  searches = concat_searches(parts)
   rows = []
-  for (name, budget), (actions, q_values) in results.items():
+  for (name, budget), (actions, q_values) in searches.found.items():
     row = {'run': run_dir, 'env': run.settings.env_name, 'num_actions': float(space.num_actions),
            'budget': int(budget), 'search': name,
-           'found': float(np.mean(q_values.numpy() >= reference[1].numpy() - 1e-6)),
-           'gap': float(np.mean(normalized_gap(reference[1], q_values, mean_q))),
+           'found': float(np.mean(q_values.numpy() >= searches.reference_q.numpy() - 1e-6)),
+           'gap': float(np.mean(normalized_gap(searches.reference_q, q_values,
+                                               searches.mean_q))),
            'num_states': int(q_values.shape[0]),
            'reference': 'exhaustive' if space.num_actions <= FLAGS.max_exhaustive else
                         'best known'}
     if chain is not None:
-      contexts, num_values, rule = chain
-      true_reward = chain_score_fn(contexts, num_values, rule)(actions[:, tf.newaxis])[:, 0]
+      true_reward = chain_score_fn(*chain)(actions[:, tf.newaxis])[:, 0]
       row['true_reward'] = float(tf.reduce_mean(true_reward))
       row['critic_prefers_found'] = float(np.mean(
-          reference[2].numpy() < q_values.numpy() - 1e-6))
+          searches.optimum_q.numpy() < q_values.numpy() - 1e-6))
     rows.append(row)
   return rows
 
 
 def search_trained_critic(agent, space: ActionSpace, observations, budgets: Sequence[int],
-                          optimum: tf.Tensor = None) -> Dict:
+                          optimum: tf.Tensor = None) -> TrainedSearches:
   """Every search at every budget on one batch of states of a trained agent.
 
   Args:
@@ -329,10 +350,6 @@ def search_trained_critic(agent, space: ActionSpace, observations, budgets: Sequ
     observations: a batch of B observations.
     budgets: Q-evaluations per state.
     optimum: optional [B, D], the task's true optimal actions (SubActionChain).
-
-  Returns {(search, budget): (best actions [B, D], best Q [B])}, plus ('mean', 0): (mean_a Q
-  over 1,000 uniform actions [B],) and ('reference', 0): (reference actions, reference Q, Q of
-  `optimum`, or the reference Q without one).
   """
   critic = agent.critic_network
   embedding = critic.embed(observations, None)  # [B, E]
@@ -341,39 +358,38 @@ def search_trained_critic(agent, space: ActionSpace, observations, budgets: Sequ
   proposal = None
   if agent.proposal_network is not None:
     proposal, _ = agent.proposal_network(embedding)
-  out = {}
+  found = {}
   for budget in budgets:
     for name, search in make_searches(space, budget).items():
       if search.uses_proposal and proposal is None:
         continue
       best = search(score, batch_size, proposal=proposal)
-      out[(name, budget)] = (best.best_actions, best.best_q_values)
-  uniform_q = score(space.sample_uniform([batch_size, 1000]))  # [B, 1000]
-  out[('mean', 0)] = (tf.reduce_mean(uniform_q, axis=1),)
-  actions, q_values = reference_argmax(space, score, batch_size, proposal, out, optimum)
-  optimum_q = q_values if optimum is None else score(optimum[:, tf.newaxis])[:, 0]
-  out[('reference', 0)] = (actions, q_values, optimum_q)
-  return out
+      found[(name, budget)] = (best.best_actions, best.best_q_values)
+  mean_q = tf.reduce_mean(score(space.sample_uniform([batch_size, 1000])), axis=1)  # [B]
+  reference_q = reference_q_values(space, score, batch_size, proposal,
+                                   [actions for actions, _ in found.values()], optimum)
+  optimum_q = reference_q if optimum is None else score(optimum[:, tf.newaxis])[:, 0]
+  return TrainedSearches(found, mean_q, reference_q, optimum_q)
 
 
-def reference_argmax(space: ActionSpace, score: Callable, batch_size, proposal, results: Dict,
-                     optimum: tf.Tensor = None) -> Tuple[tf.Tensor, tf.Tensor]:
-  """(actions [B, D], Q [B]): the critic's argmax by enumeration when the space allows it, else
-  the best known candidate over `results`, `optimum` and extra `--reference_budget` searches."""
+def reference_q_values(space: ActionSpace, score: Callable, batch_size, proposal,
+                       candidates: List[tf.Tensor], optimum: tf.Tensor = None) -> tf.Tensor:
+  """Q [B] of the critic's argmax by enumeration when the space allows it, else of the best
+  known action among `candidates` ([B, D] each), `optimum` and extra `--reference_budget`
+  searches."""
   if space.num_actions <= FLAGS.max_exhaustive:
     best = ExhaustiveSearch(space, max_num_actions=FLAGS.max_exhaustive)(score, batch_size)
-    return best.best_actions, best.best_q_values
+    return best.best_q_values
   searches = [UniformSearch(space, num_uniform_samples=FLAGS.reference_budget)]
   if proposal is not None:
     searches.append(AmortizedSearch(space, num_proposal_samples=FLAGS.reference_budget // 2,
                                     num_uniform_samples=FLAGS.reference_budget // 2))
-  candidates = [value[0] for (name, _), value in results.items() if name != 'mean']
-  candidates += [s(score, batch_size, proposal=proposal).best_actions for s in searches]
+  candidates = candidates + [s(score, batch_size, proposal=proposal).best_actions
+                             for s in searches]
   if optimum is not None:
     candidates.append(optimum)
   stacked = tf.stack(candidates, axis=1)  # [B, C, D]
-  actions, q_values, _ = base.best_candidates(stacked, score(stacked))
-  return actions, q_values
+  return tf.reduce_max(score(stacked), axis=1)
 
 
 def normalized_gap(reference_q: tf.Tensor, found_q: tf.Tensor, mean_q: tf.Tensor) -> np.ndarray:
