@@ -33,7 +33,8 @@ from tf_agents.utils import eager_utils
 
 from tf_aql.agents import losses
 from tf_aql.networks.critic_network import CriticNetwork
-from tf_aql.policies.search_policy import ProposalPolicy, SearchPolicy
+from tf_aql.policies.search_policy import (ProposalPolicy, SearchPolicy,
+                                           proposal_and_argmax)
 from tf_aql.search.base import ActionSearch
 
 COLLECT_MODES = ('epsilon_greedy', 'proposal')
@@ -277,7 +278,8 @@ class AqlAgent(tf_agent.TFAgent):
         if self._proposal_states == 'next' and next_search and next_search[0] is not None:
           proposal, best = next_search  # mu(.|s') and the target search's a*(s')
         else:
-          proposal, best = self._search_current_states(state_embedding)
+          proposal, best = self._argmax(self._critic_networks[0],
+                                        tf.stop_gradient(state_embedding), state_embedding)
         proposal_loss, proposal_entropy = self._proposal_objective(proposal, best)
       mean_best_q = tf.reduce_mean(best.best_q_values)
       best_from_proposal = tf.reduce_mean(best.from_proposal)
@@ -309,26 +311,20 @@ class AqlAgent(tf_agent.TFAgent):
       online_embedding = self._critic_networks[0].embed(observation, step_type)
     if self._double_q:
       chooser, chooser_embedding = self._critic_networks[0], online_embedding
-    proposal = None
-    if self._search.uses_proposal:
-      # The torso learns from L_Q only: no proposal-loss gradient reaches the embedding.
-      proposal, _ = self._proposal_network(tf.stop_gradient(online_embedding), training=True)
-    best = self._search(lambda c: chooser.score(chooser_embedding, c),
-                        tf.shape(chooser_embedding)[0], proposal=proposal)
+    proposal, best = self._argmax(chooser, chooser_embedding,
+                                  online_embedding if self._search.uses_proposal else None)
     best_actions = best.best_actions[:, tf.newaxis, :]  # [B, 1, D]
     values = [t.score(e, best_actions)[:, 0]
               for t, e in zip(self._target_critic_networks, target_embeddings)]
     next_q_values = tf.stop_gradient(tf.reduce_min(tf.stack(values, axis=0), axis=0))
     return next_q_values, (proposal, best)
 
-  def _search_current_states(self, state_embedding: tf.Tensor):
-    """(mu(.|s), the search result a*(s) with the online critic) at the sampled states."""
-    embedding = tf.stop_gradient(state_embedding)  # [B, E]; the torso learns from L_Q only
-    critic = self._critic_networks[0]
-    proposal, _ = self._proposal_network(embedding, training=True)
-    best = self._search(lambda c: critic.score(embedding, c), tf.shape(embedding)[0],
-                        proposal=proposal)
-    return proposal, best
+  def _argmax(self, critic: CriticNetwork, critic_embedding: tf.Tensor,
+              proposal_embedding: Optional[tf.Tensor]):
+    """(mu(.|s) or None, the `SearchResult` over `critic`'s values); see
+    `search_policy.proposal_and_argmax` (proposal_embedding None: no proposal)."""
+    return proposal_and_argmax(self._search, critic, critic_embedding, self._proposal_network,
+                               proposal_embedding, training=True)
 
   def _proposal_objective(self, proposal, best):
     """(L_mu [], mean entropy []) of `proposal` toward the search's `best` actions."""

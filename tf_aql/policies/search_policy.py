@@ -9,15 +9,44 @@ so `PolicySaver` exports them and a plain `tf.saved_model.load` runs them. They 
 importing TensorFlow Probability.
 """
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 from tf_agents.policies import tf_policy
 from tf_agents.trajectories import policy_step
 from tf_agents.typing import types
 
 from tf_aql.networks.critic_network import CriticNetwork
 from tf_aql.search.base import ActionSearch, SearchResult
+
+
+def proposal_and_argmax(search: ActionSearch, critic: CriticNetwork,
+                        critic_embedding: tf.Tensor,
+                        proposal_network: Optional[tf.Module] = None,
+                        proposal_embedding: Optional[tf.Tensor] = None,
+                        training: bool = False
+                        ) -> Tuple[Optional[tfp.distributions.Distribution], SearchResult]:
+  """Runs `search` over `critic`'s values on states already embedded; returns mu(.|s) too.
+
+  Args:
+    search: the action search.
+    critic: scores candidates with `critic.score(critic_embedding, candidates)`.
+    critic_embedding: [B, E], `critic.embed` of the states.
+    proposal_network: maps an embedding to `mu(.|s)`.
+    proposal_embedding: [B, E], the embedding the proposal reads, with its gradient stopped
+      (the shared torso learns from the critic loss only); None: no proposal is built.
+    training: Keras training flag of the proposal network.
+
+  Returns:
+    (the proposal `mu(.|s)` or None, the `SearchResult`).
+  """
+  proposal = None
+  if proposal_embedding is not None:
+    proposal, _ = proposal_network(tf.stop_gradient(proposal_embedding), training=training)
+  result = search(lambda candidates: critic.score(critic_embedding, candidates),
+                  tf.shape(critic_embedding)[0], proposal=proposal)
+  return proposal, result
 
 
 def search_argmax(search: ActionSearch, critic: CriticNetwork,
@@ -35,11 +64,9 @@ def search_argmax(search: ActionSearch, critic: CriticNetwork,
   Returns:
     The `SearchResult` (best_actions [B, D], best_q_values [B], from_proposal [B]).
   """
-  proposal = None
-  if search.uses_proposal:
-    proposal, _ = proposal_network(tf.stop_gradient(state_embedding))
-  return search(lambda candidates: critic.score(state_embedding, candidates),
-                tf.shape(state_embedding)[0], proposal=proposal)
+  proposal_embedding = state_embedding if search.uses_proposal else None
+  return proposal_and_argmax(search, critic, state_embedding, proposal_network,
+                             proposal_embedding)[1]
 
 
 EPSILON_MODES = ('action', 'sub_action')
