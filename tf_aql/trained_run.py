@@ -13,6 +13,7 @@ import gin
 from tf_agents.environments import py_environment
 
 from tf_aql import cli
+from tf_aql.environments import suite_gymnasium
 from tf_aql.run_folder import RunFolder, RunFolderError
 
 
@@ -57,13 +58,7 @@ def load_trained_run(root_dir: str) -> TrainedRun:
   if not state.make_checkpoint(folder.checkpoint_dir).restore():
     raise RunFolderError(f'{root_dir} has no checkpoint yet: wait for the run to write one '
                          '(every eval_interval environment steps).')
-  env_kwargs = dict(_binding_or('suite_gymnasium.load', 'env_kwargs', {}) or {})
+  env_kwargs = dict(gin.get_bindings(suite_gymnasium.load).get('env_kwargs') or {})
   return TrainedRun(root_dir=root_dir, settings=settings, env=env, state=state,
                     env_kwargs=env_kwargs)
 
-
-def _binding_or(configurable: str, parameter: str, default):
-  try:
-    return gin.query_parameter(f'{configurable}.{parameter}')
-  except ValueError:
-    return default
