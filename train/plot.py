@@ -239,7 +239,7 @@ def plot_runs(groups: Dict[str, List[str]], output_path: str, title: str = '',
       is drawn as its mean with a shaded min-max band, a group of one as its raw curve.
     output_path: the PNG to write (its folder is created if needed).
     title: figure title.
-    references: (label, return) pairs drawn as dashed horizontal lines.
+    references: (label, return) pairs drawn as gray horizontal lines (REFERENCE_STYLES).
 
   Raises:
     PlotError: a run's `eval_metrics.jsonl` is missing or empty, a group has no runs, or the

@@ -9,7 +9,9 @@ the learner's `[learner]` and the evaluator's `[evaluator]` lines are echoed to 
 A collector that crashes (any exit status but 0, and 2, which means bad input that a restart
 would not fix) is restarted after `restart_delay_s`, up to `max_collector_restarts` times per
 collector; it rejoins the run as a collector started by hand does (waits for the server, pulls
-the latest weights). The run ends when the learner exits. After a successful learner the evaluator gets
+the latest weights).
+
+The run ends when the learner exits. After a successful learner the evaluator gets
 `final_eval_timeout_s` to evaluate the final weights; then every process still running is
 stopped: SIGTERM, and SIGKILL after `stop_timeout_s`. Collectors, evaluator and learner are
 stopped first (the learner checkpoints on SIGTERM, which needs the server), the server last.
