@@ -3,7 +3,6 @@
 These tests start real processes (replay server, collectors, learner, evaluator); every wait
 has a timeout and tearDown stops whatever is still running.
 """
-import glob
 import json
 import os
 import re
@@ -15,6 +14,8 @@ import time
 import tensorflow as tf
 
 from tf_aql.distributed.launcher import Launcher
+
+from summaries import event_tags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AQL = os.path.join(REPO, 'gin', 'methods', 'aql.gin')
@@ -64,14 +65,6 @@ def wait_for(predicate, timeout_s, what):
       return value
     time.sleep(0.5)
   raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
-
-
-def event_tags(directory):
-  tags = set()
-  for path in glob.glob(os.path.join(directory, 'events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      tags.update(v.tag for v in event.summary.value)
-  return tags
 
 
 class LauncherSupervisionTest(tf.test.TestCase):

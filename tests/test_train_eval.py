@@ -15,6 +15,8 @@ from tf_aql.errors import TfAqlError
 from tf_aql.train_loop import train_eval
 from tf_aql.trained_run import load_trained_run
 
+from summaries import event_tags
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AQL = os.path.join(REPO, 'gin', 'methods', 'aql.gin')
 SMOKE = os.path.join(REPO, 'gin', 'smoke.gin')
@@ -24,14 +26,6 @@ def run_smoke(root_dir, *bindings):
   gin.clear_config()
   cli.parse_gin([AQL, SMOKE], list(bindings))
   return train_eval(root_dir)
-
-
-def event_tags(directory):
-  tags = set()
-  for path in glob.glob(os.path.join(directory, 'events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      tags.update(v.tag for v in event.summary.value)
-  return tags
 
 
 def read_rows(root_dir):
