@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -50,6 +50,8 @@ flags.DEFINE_multi_string(
     'reference', [], "Extra reference lines for the figure, 'LABEL=VALUE' (train/plot.py "
     "--reference); the random policy's return is always drawn.")
 flags.DEFINE_string('figure', None, 'PNG of the curves (default: <out_dir>/<suite>.png).')
+flags.DEFINE_list('report_steps', [], 'Also tabulate the return (mean ± std over seeds) at '
+                  'these environment steps, read from the evaluations of every run.')
 FLAGS = flags.FLAGS
 
 
@@ -105,22 +107,39 @@ def run_one(method: str, seed: str) -> None:
         f'{rows[-1]["env_steps"]} env steps, {time.time() - start:.0f} s', flush=True)
 
 
-def summary_table(methods: Sequence[str], seeds: Sequence[str]) -> str:
-  """Markdown table: final return mean ± std over seeds, best eval, env steps, wall time."""
+def return_at(rows: List[Dict], env_steps: int) -> Optional[float]:
+  """The evaluation return at exactly `env_steps`, or None if the run has no such row."""
+  return next((r['average_return'] for r in rows if r['env_steps'] == env_steps), None)
+
+
+def mean_std(values: Sequence[float]) -> str:
   import numpy as np  # pylint: disable=g-import-not-at-top
-  lines = ['| method | seeds | env steps | final return (mean ± std) | best eval (mean) | '
-           'wall time per run (s) |', '|---|---|---|---|---|---|']
+  return f'{np.mean(values):.3f} ± {np.std(values):.3f}'
+
+
+def summary_table(methods: Sequence[str], seeds: Sequence[str],
+                  report_steps: Sequence[int] = ()) -> str:
+  """Markdown table per method: the return at `report_steps` and at the end (mean ± std over
+  the finished seeds; std is the population std), best evaluation, env steps, wall time."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  at_columns = ''.join(f' return at {n} |' for n in report_steps)
+  lines = [f'| method | seeds |{at_columns} env steps | final return (mean ± std) | '
+           'best eval (mean) | wall time per run (s) |',
+           '|---|---|' + '---|' * len(report_steps) + '---|---|---|---|']
   for method in methods:
     runs = [read_rows(run_dir(method, s)) for s in seeds if finished(run_dir(method, s))]
     if not runs:
-      lines.append(f'| {method} | 0 | - | not run | - | - |')
+      lines.append(f'| {method} | 0 |' + ' - |' * len(report_steps) + ' - | not run | - | - |')
       continue
-    final = np.array([r[-1]['average_return'] for r in runs])
+    at_cells = ''
+    for n in report_steps:
+      values = [v for v in (return_at(r, n) for r in runs) if v is not None]
+      at_cells += f' {mean_std(values)} |' if len(values) == len(runs) else ' - |'
+    final = [r[-1]['average_return'] for r in runs]
     best = np.array([max(x['average_return'] for x in r) for r in runs])
     wall = np.array([r[-1]['wall_time_s'] for r in runs])
-    lines.append(f'| {method} | {len(runs)} | {runs[0][-1]["env_steps"]} | '
-                 f'{final.mean():.3f} ± {final.std():.3f} | {best.mean():.3f} | '
-                 f'{wall.mean():.0f} |')
+    lines.append(f'| {method} | {len(runs)} |{at_cells} {runs[0][-1]["env_steps"]} | '
+                 f'{mean_std(final)} | {best.mean():.3f} | {wall.mean():.0f} |')
   return '\n'.join(lines)
 
 
@@ -154,9 +173,10 @@ def main(argv):
   for seed in FLAGS.seeds:  # seed-major: every method gets its first seed early
     for method in methods:
       run_one(method, seed)
-  table = summary_table(methods, FLAGS.seeds)
+  table = summary_table(methods, FLAGS.seeds, [int(n) for n in FLAGS.report_steps])
   random_return = random_policy_return()
-  table += f'\n| random policy | - | - | {random_return:.3f} (10 episodes) | - | - |'
+  table += ('\n| random policy | - |' + ' - |' * (len(FLAGS.report_steps) + 1) +
+            f' {random_return:.3f} (10 episodes) | - | - |')
   print(table)
   if FLAGS.output_md:
     with open(FLAGS.output_md, 'w') as f:
