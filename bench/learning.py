@@ -117,19 +117,21 @@ def mean_std(values: Sequence[float]) -> str:
   return f'{np.mean(values):.3f} ± {np.std(values):.3f}'
 
 
-def summary_table(methods: Sequence[str], seeds: Sequence[str],
+def summary_table(methods: Sequence[str], seeds: Sequence[str], random_return: float,
                   report_steps: Sequence[int] = ()) -> str:
   """Markdown table per method: the return at `report_steps` and at the end (mean ± std over
-  the finished seeds; std is the population std), best evaluation, env steps, wall time."""
+  the finished seeds; std is the population std), best evaluation, env steps, wall time; and a
+  last row with the random policy's return."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   at_columns = ''.join(f' return at {n} |' for n in report_steps)
+  no_at_cells = ' - |' * len(report_steps)
   lines = [f'| method | seeds |{at_columns} env steps | final return (mean ± std) | '
            'best eval (mean) | wall time per run (s) |',
            '|---|---|' + '---|' * len(report_steps) + '---|---|---|---|']
   for method in methods:
     runs = [read_rows(run_dir(method, s)) for s in seeds if finished(run_dir(method, s))]
     if not runs:
-      lines.append(f'| {method} | 0 |' + ' - |' * len(report_steps) + ' - | not run | - | - |')
+      lines.append(f'| {method} | 0 |{no_at_cells} - | not run | - | - |')
       continue
     at_cells = ''
     for n in report_steps:
@@ -140,6 +142,8 @@ def summary_table(methods: Sequence[str], seeds: Sequence[str],
     wall = np.array([r[-1]['wall_time_s'] for r in runs])
     lines.append(f'| {method} | {len(runs)} |{at_cells} {runs[0][-1]["env_steps"]} | '
                  f'{mean_std(final)} | {best.mean():.3f} | {wall.mean():.0f} |')
+  lines.append(f'| random policy | - |{no_at_cells} - | {random_return:.3f} (10 episodes) | - '
+               '| - |')
   return '\n'.join(lines)
 
 
@@ -173,10 +177,9 @@ def main(argv):
   for seed in FLAGS.seeds:  # seed-major: every method gets its first seed early
     for method in methods:
       run_one(method, seed)
-  table = summary_table(methods, FLAGS.seeds, [int(n) for n in FLAGS.report_steps])
   random_return = random_policy_return()
-  table += ('\n| random policy | - |' + ' - |' * (len(FLAGS.report_steps) + 1) +
-            f' {random_return:.3f} (10 episodes) | - | - |')
+  table = summary_table(methods, FLAGS.seeds, random_return,
+                        [int(n) for n in FLAGS.report_steps])
   print(table)
   if FLAGS.output_md:
     with open(FLAGS.output_md, 'w') as f:
