@@ -158,7 +158,7 @@ def random_policy_return(num_episodes: int = 10) -> float:
   cli.parse_gin([os.path.join(REPO, 'gin', 'methods', 'aql.gin'),
                  os.path.join(REPO, 'gin', 'envs', FLAGS.suite + '.gin')], [])
   env = suite_gymnasium.load(gin.query_parameter('train_eval.env_name'), seed=0)
-  policy = random_py_policy.RandomPyPolicy(env.time_step_spec(), env.action_spec())
+  policy = random_py_policy.RandomPyPolicy(env.time_step_spec(), env.action_spec(), seed=0)
   returns = []
   for _ in range(num_episodes):
     time_step, total = env.reset(), 0.0
