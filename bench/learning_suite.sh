@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole learning suite of docs/RESULTS.md in one command, at the budgets used there.
+#
+#   nohup bash bench/learning_suite.sh > suite.log 2>&1 &     # it takes hours: run it in the background
+#   OUT=bench/out/suite2 PY=.venv/bin/python bash bench/learning_suite.sh   # the defaults, spelled out
+#
+# Two queues run side by side, each pinned to one core with `taskset` (two runs on one core
+# would halve both and make the wall times meaningless). Measured on the 2-core machine of
+# docs/RESULTS.md: about 4.5 to 5 hours for both queues (one core's sum of run times is in the
+# section "The whole suite"). Every run is bench/learning.py, so the suite is resumable: started
+# again, it skips the runs that finished. Logs: $OUT/queue_{0,1}.log; tables: $OUT/*.md;
+# figures: $OUT/<suite>.png.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/out/suite}
+PY=${PY:-.venv/bin/python}
+mkdir -p "$OUT"
+
+# The settings of the synthetic chains (gamma = 0): batch 32, one train step per env step, Adam 1e-3.
+CHAIN=(--gin_bindings='train_eval.batch_size = 32'
+       --gin_bindings='make_aql_agent.learning_rate = 1e-3'
+       --gin_bindings='make_aql_agent.proposal_learning_rate = 1e-3')
+
+learn() {  # learn CORE SUITE ARGS...: one bench/learning.py call pinned to one core
+  local core=$1 suite=$2
+  shift 2
+  taskset -c "$core" "$PY" bench/learning.py --suite="$suite" --out_dir="$OUT" \
+      --output_md="$OUT/$suite.md" "$@"
+}
+
+queue_0() {
+  learn 0 halfcheetah_discretized --methods=aql,uniform_ql,qt_opt --seeds=0,1,2 \
+      --num_env_steps=30000 --eval_interval=5000 \
+      --gin_bindings='train_eval.initial_collect_steps = 5000'
+  learn 0 chain_1e10 --methods=aql,uniform_ql,qt_opt --seeds=0,1,2 \
+      --num_env_steps=10000 --eval_interval=2500 "${CHAIN[@]}" --report_steps=2500,5000,7500
+  learn 0 lunar_lander_continuous --methods=aql,qt_opt,ddpg,sac --seeds=0 \
+      --num_env_steps=30000 --eval_interval=5000 --gin_bindings='train_eval.num_eval_episodes = 5'
+}
+
+queue_1() {
+  learn 1 chain_1e20 --methods=aql,uniform_ql,qt_opt --seeds=0,1,2 \
+      --num_env_steps=20000 --eval_interval=2500 "${CHAIN[@]}" --report_steps=5000,10000,15000
+  learn 1 chain_1e5 --methods=aql,uniform_ql,qt_opt --seeds=0,1,2 \
+      --num_env_steps=10000 --eval_interval=2500 "${CHAIN[@]}"
+  learn 1 pendulum --methods=sac,ddpg,qt_opt,uniform_ql,aql --seeds=0,1,2 \
+      --num_env_steps=6000 --eval_interval=2000 --report_steps=2000,4000 \
+      --gin_bindings='train_eval.num_eval_episodes = 5' \
+      --gin_bindings='train_eval.samples_per_insert = 64.0'
+}
+
+echo "learning suite -> $OUT (queues: $OUT/queue_0.log, $OUT/queue_1.log)"
+queue_0 > "$OUT/queue_0.log" 2>&1 &
+queue_1 > "$OUT/queue_1.log" 2>&1 &
+wait
+echo "learning suite finished: tables $OUT/*.md, figures $OUT/*.png"
