@@ -72,8 +72,20 @@ def train_eval_from_gin(root_dir: str, gin_files: Sequence[str],
 def define_gin_flags() -> None:
   """Defines --gin_file and --gin_bindings, the flags every entry point shares."""
   from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.disclaim_key_flags()  # Flags defined here belong to the entry point (its --helpshort).
   flags.DEFINE_multi_string('gin_file', [], 'Gin files, applied in order (repeatable).')
   flags.DEFINE_multi_string('gin_bindings', [], "Gin bindings, e.g. 'train_eval.seed = 1'.")
+
+
+def define_role_flags(root_dir_help: str) -> None:
+  """Defines the flags of a distributed role that talks to the replay server: --root_dir,
+  --replay_server_address (both required) and the gin flags."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.disclaim_key_flags()
+  flags.DEFINE_string('root_dir', None, root_dir_help)
+  flags.DEFINE_string('replay_server_address', None, "The replay server's host:port.")
+  define_gin_flags()
+  flags.mark_flags_as_required(['root_dir', 'replay_server_address'])
 
 
 def run_with_gin(command: Callable[[], None]) -> None:

@@ -17,11 +17,8 @@ from absl import flags
 
 from tf_aql import cli
 
-flags.DEFINE_string('root_dir', None, 'Run folder: collector rows and summaries.')
-flags.DEFINE_string('replay_server_address', None, "The replay server's host:port.")
+cli.define_role_flags('Run folder: collector rows and summaries.')
 flags.DEFINE_integer('task_id', 0, "This collector's index (seed, file names).")
-cli.define_gin_flags()
-flags.mark_flags_as_required(['root_dir', 'replay_server_address'])
 FLAGS = flags.FLAGS
 
 

@@ -19,10 +19,7 @@ from absl import flags
 
 from tf_aql import cli
 
-flags.DEFINE_string('root_dir', None, 'Run folder: eval_metrics.jsonl and eval/ summaries.')
-flags.DEFINE_string('replay_server_address', None, "The replay server's host:port.")
-cli.define_gin_flags()
-flags.mark_flags_as_required(['root_dir', 'replay_server_address'])
+cli.define_role_flags('Run folder: eval_metrics.jsonl and eval/ summaries.')
 FLAGS = flags.FLAGS
 
 

@@ -21,13 +21,10 @@ from absl import flags
 
 from tf_aql import cli
 
-flags.DEFINE_string('root_dir', None, 'Run folder: checkpoints, policies, summaries.')
-flags.DEFINE_string('replay_server_address', None, "The replay server's host:port.")
+cli.define_role_flags('Run folder: checkpoints, policies, summaries.')
 flags.DEFINE_integer('num_train_steps', None,
                      'Stop at this train step (default: the equivalent of '
                      'train_eval.num_env_steps).')
-cli.define_gin_flags()
-flags.mark_flags_as_required(['root_dir', 'replay_server_address'])
 FLAGS = flags.FLAGS
 
 
