@@ -35,7 +35,7 @@ queue_0() {
   learn 0 chain_1e10 --methods=aql,uniform_ql,qt_opt --seeds=0,1,2 \
       --num_env_steps=10000 --eval_interval=2500 "${CHAIN[@]}" --report_steps=2500,5000,7500
   learn 0 lunar_lander_continuous --methods=aql,qt_opt,ddpg,sac --seeds=0 \
-      --num_env_steps=30000 --eval_interval=5000 --gin_bindings='train_eval.num_eval_episodes = 5'
+      --num_env_steps=20000 --eval_interval=5000 --gin_bindings='train_eval.num_eval_episodes = 5'
 }
 
 queue_1() {
