@@ -6,8 +6,8 @@
 #
 # Two queues run side by side, each pinned to one core with `taskset` (two runs on one core
 # would halve both and make the wall times meaningless). Measured on the 2-core machine of
-# docs/RESULTS.md: about 4.5 to 5 hours for both queues (one core's sum of run times is in the
-# section "The whole suite"). Every run is bench/learning.py, so the suite is resumable: started
+# docs/RESULTS.md: about 5 hours (queue 0: 297 min, queue 1: 276 min of run time; section "The
+# whole learning suite"). Every run is bench/learning.py, so the suite is resumable: started
 # again, it skips the runs that finished. Logs: $OUT/queue_{0,1}.log; tables: $OUT/*.md;
 # figures: $OUT/<suite>.png.
 set -euo pipefail
