@@ -6,9 +6,8 @@ sampling-based Q-learner pays. This script measures, at batch 64 and the shipped
 (critic torso (256,), head (256, 256), proposal hidden 256):
 
   1. learner steps/s of AQL (N=100, M=400; 'aql_next': the proposal trained at s', one search
-     per step; 'aql_next_p128': the same with a proposal of hidden width 128, half the
-     per-sample work of the memory-bound sampling loop), UniformQL (M=500), QT-Opt (CEM 2x64
-     and 2x250),
+     per step; 'aql_prefix32' / 'aql_prefix128': the proposal's per-sample prefix stream at
+     width 32 / 128 instead of 64), UniformQL (M=500), QT-Opt (CEM 2x64 and 2x250),
      DDPG and SAC (continuous only), round-robin over repeats so load drift hits all alike;
   2. the parts of an AQL step: one scoring pass critic.score [64, 500, D], proposal sampling
      (100 samples x 64 states), proposal log-prob + entropy, a full amortized search;
@@ -16,6 +15,9 @@ sampling-based Q-learner pays. This script measures, at batch 64 and the shipped
        FLOPs(score [B, K, D]) = 2 B E H_1                      (state projection, once per state)
                               + 2 B K F H_1                    (action projection, F features)
                               + sum_i 2 B K H_i H_{i+1} + 2 B K H_last   (head MLP and Q layer);
+     for discrete actions the action projection is a gather-sum of D kernel rows (no one-hot
+     matmul), still counted as the F = D*V matmul it equals: an effective rate. The one-hot
+     path is timed beside it ('one-hot first layer (reference)');
   4. acting latency of the exported greedy policy (PolicySaver -> tf.saved_model.load);
   5. environment steps/s of collection (TF-Agents Actor + PyTFEagerPolicy(use_tf_function));
   6. peak RSS per method, each in its own subprocess (`--memory_probe=TASK:METHOD`).
@@ -59,8 +61,8 @@ from tf_aql.environments import suite_gymnasium
 from tf_aql.policies.search_policy import search_argmax
 
 flags.DEFINE_list('tasks', ['discrete', 'continuous'], 'Tasks to measure (see TASKS).')
-flags.DEFINE_list('methods', ['aql', 'aql_next', 'aql_next_p128', 'uniform_ql', 'qt_opt',
-                               'qt_opt_budget', 'ddpg', 'sac'],
+flags.DEFINE_list('methods', ['aql', 'aql_next', 'aql_prefix32', 'aql_prefix128', 'uniform_ql',
+                               'qt_opt', 'qt_opt_budget', 'ddpg', 'sac'],
                   'Methods to measure (see METHODS); DDPG and SAC run on continuous tasks only.')
 flags.DEFINE_integer('batch_size', 64, 'Sequences per learner step; states per scoring pass.')
 flags.DEFINE_integer('num_sub_actions', 16, 'D of both synthetic tasks.')
@@ -87,8 +89,8 @@ DISCRETE_ENV, CONTINUOUS_ENV = 'tf_aql/SubActionChain-v0', 'tf_aql/ContinuousCha
 METHODS = {
     'aql': ('gin/methods/aql.gin', [], 500, True),
     'aql_next': ('gin/methods/aql.gin', ["AqlAgent.proposal_states = 'next'"], 500, True),
-    'aql_next_p128': ('gin/methods/aql.gin', ["AqlAgent.proposal_states = 'next'",
-                                              'ProposalNetwork.hidden_size = 128'], 500, True),
+    'aql_prefix32': ('gin/methods/aql.gin', ['ProposalNetwork.prefix_size = 32'], 500, True),
+    'aql_prefix128': ('gin/methods/aql.gin', ['ProposalNetwork.prefix_size = 128'], 500, True),
     'uniform_ql': ('gin/methods/uniform_ql.gin', [], 500, True),
     'qt_opt': ('gin/methods/qt_opt.gin', [], 128, True),
     'qt_opt_budget': ('gin/methods/qt_opt_budget.gin', [], 500, True),
@@ -245,19 +247,16 @@ def score_flops(critic, batch_size: int, num_candidates: int) -> int:
   return flops
 
 
-def sparse_action_projection_score(critic):
-  """Bench-side sketch (not library code): critic.score with the one-hot action projection
-  replaced by a fused gather-sum of kernel rows (`tf.sparse.segment_sum`)."""
+def one_hot_score(critic):
+  """Bench-side reference (not library code): critic.score with discrete actions entering the
+  first head layer as a one-hot [B*K, D*V] matmul, the path the library used before it
+  gathered kernel rows. Same function, so the FLOPs counted for both are the same."""
   # pylint: disable=protected-access
-  space = critic.action_space
-  offsets = tf.constant(np.arange(space.num_dims) * space.max_num_values, tf.int32)  # [D]
-
   def score(state_embedding, candidate_actions):
     batch_size, num_candidates = tf.shape(candidate_actions)[0], tf.shape(candidate_actions)[1]
-    rows = tf.reshape(candidate_actions + offsets, [-1])  # [B*K*D]
-    segments = tf.repeat(tf.range(batch_size * num_candidates), space.num_dims)  # [B*K*D]
-    action_part = tf.sparse.segment_sum(critic._action_projection.kernel, rows,
-                                             segments)  # [B*K, H]
+    features = tf.reshape(critic.action_space.features(candidate_actions),
+                          [-1, critic.action_space.feature_size])  # [B*K, D*V]
+    action_part = critic._action_projection(features)  # [B*K, H]
     state_part = critic._state_projection(state_embedding)  # [B, H]
     width = tf.shape(action_part)[-1]
     hidden = tf.reshape(action_part, [batch_size, num_candidates, width])
@@ -312,29 +311,6 @@ def score_matmuls_only(critic, batch_size: int, num_candidates: int):
   return run
 
 
-def plain_tf_rollout(proposal_network, num_samples: int):
-  """Bench-side sketch (not library code): the discrete proposal's sampling loop written with
-  plain TF ops (stateless categorical, gather), no TFP distribution objects per step."""
-  # pylint: disable=protected-access
-
-  def sample(state_embedding):
-    context = proposal_network.context_layer(state_embedding)  # [B, H]
-    context = tf.reshape(tf.broadcast_to(context[tf.newaxis], [num_samples] +
-                                         context.shape.as_list()), [-1, context.shape[-1]])
-    seeds = tf.random.uniform([proposal_network.action_space.num_dims, 2], maxval=2**30,
-                              dtype=tf.int32)
-    actions = []
-    for d in range(proposal_network.action_space.num_dims):
-      logits = tf.matmul(tf.nn.relu(context), proposal_network.head_kernel[d])
-      logits += proposal_network.head_bias[d]
-      action = tf.random.stateless_categorical(logits, 1, seeds[d], dtype=tf.int32)[:, 0]
-      actions.append(action)
-      if d + 1 < proposal_network.action_space.num_dims:
-        context += tf.gather(proposal_network.action_embedding[d], action)
-    return tf.stack(actions, axis=-1)
-  return sample
-
-
 def matmul_items(size: int) -> Dict[str, Callable[[], object]]:
   items = {}
   for dtype in (tf.float32, tf.bfloat16):
@@ -373,13 +349,10 @@ def aql_parts(agent: AqlAgent, env, task: str) -> Tuple[Dict[str, Callable], Dic
   flops[key] = flops[f'{task}:score [B,{k},D]'] - 2 * batch * critic.state_embedding_size * (
       critic._state_projection.units)  # pylint: disable=protected-access
   if critic.action_space.is_discrete:
-    sparse = sparse_action_projection_score(critic)
-    key = f'{task}:score, sparse action projection (sketch)'
-    items[key] = tf.function(lambda: sparse(embedding, candidates))
-    flops[key] = flops[f'{task}:score [B,{k},D]']  # same work counted as the library does it
-    rollout = plain_tf_rollout(proposal_network, num_proposal)
-    items[f'{task}:proposal sample, plain-TF loop (sketch)'] = tf.function(
-        lambda: rollout(embedding))
+    one_hot = one_hot_score(critic)
+    key = f'{task}:score, one-hot first layer (reference)'
+    items[key] = tf.function(lambda: one_hot(embedding, candidates))
+    flops[key] = flops[f'{task}:score [B,{k},D]']
   bf16 = bf16_score(critic)
   key = f'{task}:score, bf16 matmuls (sketch)'
   items[key] = tf.function(lambda: bf16(embedding, candidates))
@@ -403,7 +376,7 @@ def sketch_checks(agent: AqlAgent, task: str) -> Dict[str, float]:
   checks = {}
   variants = {'bf16': bf16_score(critic)}
   if critic.action_space.is_discrete:
-    variants['sparse'] = sparse_action_projection_score(critic)
+    variants['one_hot'] = one_hot_score(critic)
   for name, fn in variants.items():
     q_values = fn(embedding, candidates)
     checks[f'{task}:{name}:max_abs_diff'] = float(tf.reduce_max(tf.abs(q_values - reference)))
@@ -560,7 +533,13 @@ def memory_table(results: Dict[str, float]) -> str:
 
 
 def targets(learner: Dict[str, Dict], micro: Dict) -> List[str]:
-  """The issue's three targets, each 'met' or 'not met' with the numbers."""
+  """The speed targets, each 'met' or 'NOT met' with the numbers.
+
+  Scoring is compared with the fp32 matmul ceiling by its effective rate: the FLOPs of the
+  dense function it computes (the one-hot first layer counted as the matmul it replaces,
+  `score_flops`) divided by its time. The gathered first layer does less work than that, so
+  the effective rate can exceed the ceiling.
+  """
   lines = []
   items = micro['items']
   for task in FLAGS.tasks:
@@ -568,14 +547,14 @@ def targets(learner: Dict[str, Dict], micro: Dict) -> List[str]:
     if score:
       fraction = score['fraction_of_fp32_matmul']
       lines.append(f'- {task}: candidate scoring at {fraction:.2f} of the fp32 matmul ceiling '
-                   f'(target >= 0.5): {"met" if fraction >= 0.5 else "NOT met"}.')
+                   f'(effective rate; target >= 1): {"met" if fraction >= 1 else "NOT met"}.')
     uniform, qt_opt = learner.get(f'{task}:uniform_ql'), learner.get(f'{task}:qt_opt_budget')
     for method in AQL_VARIANTS:
       aql = learner.get(f'{task}:{method}')
       if aql and uniform:
         ratio = aql['ms'] / uniform['ms']
         lines.append(f'- {task}: {method} step = {ratio:.2f} x UniformQL step at 500 '
-                     f'evaluations (target <= 2): {"met" if ratio <= 2 else "NOT met"}.')
+                     f'evaluations (target <= 1.3): {"met" if ratio <= 1.3 else "NOT met"}.')
       if aql and qt_opt:
         ratio = aql['ms'] / qt_opt['ms']
         lines.append(f'- {task}: {method} step = {ratio:.2f} x QT-Opt (CEM 2x250) step '

@@ -24,8 +24,9 @@ def _box(low, high):
   return tensor_spec.BoundedTensorSpec([len(low)], tf.float32, low, high)
 
 
-def _make(spec, autoregressive=True, hidden_size=8, embedding_size=EMBEDDING_SIZE, **kwargs):
-  net = ProposalNetwork(spec, embedding_size, hidden_size=hidden_size,
+def _make(spec, autoregressive=True, hidden_size=8, embedding_size=EMBEDDING_SIZE,
+          prefix_size=4, **kwargs):
+  net = ProposalNetwork(spec, embedding_size, hidden_size=hidden_size, prefix_size=prefix_size,
                         autoregressive=autoregressive, **kwargs)
   net.create_variables()
   return net
@@ -39,10 +40,13 @@ def _randomize(net, seed=0, scale=1.0):
 
 
 def _weights(net):
-  """(W_s, b_s, K, k, G or None) as numpy arrays."""
-  embedding = None if net.action_embedding is None else net.action_embedding.numpy()
-  return (net.context_layer.kernel.numpy(), net.context_layer.bias.numpy(),
-          net.head_kernel.numpy(), net.head_bias.numpy(), embedding)
+  """Every parameter as a numpy array (the prefix stream's are None if factorized)."""
+  def value(variable):
+    return None if variable is None else variable.numpy()
+  return {'W_s': net.context_layer.kernel.numpy(), 'b_s': net.context_layer.bias.numpy(),
+          'K': net.head_kernel.numpy(), 'k': net.head_bias.numpy(),
+          'U': value(net.prefix_state_kernel), 'v': value(net.prefix_state_bias),
+          'G': value(net.action_embedding), 'J': value(net.prefix_head_kernel)}
 
 
 def _log_softmax(x):
@@ -50,18 +54,39 @@ def _log_softmax(x):
   return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
+def _np_params(net, states, actions):
+  """Reference theta_d, one sub-action at a time (module docstring): [B, E], [B, D] -> [B, D, P].
+
+  Continuous actions are embedded by their unit value u_d (as the network does).
+  """
+  w = _weights(net)
+  space = net.action_space
+  hidden = np.maximum(states @ w['W_s'] + w['b_s'], 0.)  # [B, H]
+  params = np.einsum('bh,dhp->bdp', hidden, w['K']) + w['k']  # l_d
+  if w['J'] is None:
+    return params
+  prefix_state = np.einsum('bh,dha->bda', hidden, w['U']) + w['v']  # u_d, d >= 2
+  prefix = np.zeros([len(states), w['J'].shape[1]])  # r_d
+  for d in range(1, space.num_dims):
+    if space.is_discrete:
+      prefix = prefix + w['G'][d - 1, actions[:, d - 1]]
+    else:
+      unit = (actions[:, d - 1] - (space.high + space.low)[d - 1] / 2) / (
+          (space.high - space.low)[d - 1] / 2)
+      prefix = prefix + unit[:, None] * w['G'][d - 1]
+    params[:, d] += np.maximum(prefix + prefix_state[:, d - 1], 0.) @ w['J'][d - 1]
+  return params
+
+
 def _np_discrete_log_prob(net, states, actions):
-  """Reference log mu(a|s), one sub-action at a time: states [B, E], actions [B, D] -> [B]."""
-  w, b, k_w, k_b, emb = _weights(net)
+  """Reference log mu(a|s): states [B, E], actions [B, D] -> [B]."""
   num_values = net.action_space.num_values
-  context = states @ w + b  # [B, H]
+  params = _np_params(net, states, actions)  # [B, D, V]
   total = np.zeros(len(states))
   for d in range(len(num_values)):
-    logits = np.maximum(context, 0.) @ k_w[d] + k_b[d]  # [B, V]
+    logits = params[:, d].copy()
     logits[:, num_values[d]:] = -np.inf
     total += _log_softmax(logits)[np.arange(len(states)), actions[:, d]]
-    if emb is not None and d < len(num_values) - 1:
-      context = context + emb[d, actions[:, d]]
   return total
 
 
@@ -71,19 +96,15 @@ def _np_normal_log_pdf(x, loc, std):
 
 def _np_continuous_log_prob(net, states, actions, min_log_std=-5., max_log_std=2.):
   """Reference tanh-Gaussian log-density: states [B, E], actions [B, D] -> [B]."""
-  w, b, k_w, k_b, emb = _weights(net)
   space = net.action_space
   center, half = (space.high + space.low) / 2, (space.high - space.low) / 2
-  context = states @ w + b  # [B, H]
+  params = _np_params(net, states, actions)  # [B, D, 2]
   total = np.zeros(len(states))
   for d in range(space.num_dims):
-    params = np.maximum(context, 0.) @ k_w[d] + k_b[d]  # [B, 2]
-    std = np.exp(np.clip(params[:, 1], min_log_std, max_log_std))
+    std = np.exp(np.clip(params[:, d, 1], min_log_std, max_log_std))
     unit = (actions[:, d] - center[d]) / half[d]
-    total += (_np_normal_log_pdf(np.arctanh(unit), params[:, 0], std)
+    total += (_np_normal_log_pdf(np.arctanh(unit), params[:, d, 0], std)
               - np.log(1 - unit ** 2) - np.log(half[d]))
-    if emb is not None and d < space.num_dims - 1:
-      context = context + unit[:, None] * emb[d]
   return total
 
 
@@ -132,6 +153,7 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
   def test_scalar_discrete_spec_is_one_sub_action(self):
     net = _make(tensor_spec.BoundedTensorSpec((), tf.int64, 0, 4))
     self.assertIsNone(net.action_embedding)
+    self.assertFalse(net.autoregressive)
     proposal, _ = net(tf.random.normal([2, EMBEDDING_SIZE]))
     self.assertEqual(proposal.event_shape, [1])
     self.assertEqual(proposal.sample(3).shape, (3, 2, 1))
@@ -139,15 +161,19 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
   # --- exact log-probabilities -------------------------------------------------------------
 
   def test_discrete_log_prob_by_hand(self):
-    # E = H = 1, MultiDiscrete [2, 3]. c_1 = s; logits_1 = [0, c_1] (value 2 is masked: its
-    # weight 5 must not count); c_2 = c_1 + G[a_1] with G = [0, -3]; logits_2 = relu(c_2) *
-    # [1, 0, -1]. So a_2 | a_1 = 1 is uniform for s in {1, 2} (c_2 < 0), a_2 | a_1 = 0 is not.
-    net = _make(_multi_discrete([2, 3]), hidden_size=1, embedding_size=1)
+    # E = H = A = 1, MultiDiscrete [2, 3], s in {1, 2}. h = s; logits_1 = l_1 = [0, h] (value 2
+    # is masked: its weight 5 must not count); l_2 = 0, u_2 = h, r_2 = G[a_1] with G = [0, -3];
+    # logits_2 = relu(u_2 + r_2) * [1, 0, -1]. So a_2 | a_1 = 1 is uniform (u_2 + r_2 < 0),
+    # a_2 | a_1 = 0 is not.
+    net = _make(_multi_discrete([2, 3]), hidden_size=1, embedding_size=1, prefix_size=1)
     net.context_layer.kernel.assign([[1.]])
     net.context_layer.bias.assign([0.])
-    net.head_kernel.assign([[[0., 1., 5.]], [[1., 0., -1.]]])
+    net.head_kernel.assign([[[0., 1., 5.]], [[0., 0., 0.]]])
     net.head_bias.assign(np.zeros([2, 3], np.float32))
+    net.prefix_state_kernel.assign([[[1.]]])
+    net.prefix_state_bias.assign([[0.]])
     net.action_embedding.assign([[[0.], [-3.], [0.]]])
+    net.prefix_head_kernel.assign([[[1., 0., -1.]]])
     proposal, _ = net(tf.constant([[1.], [2.]]))
     e = np.e
     expected = {
@@ -163,14 +189,18 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(proposal.log_prob(actions), log_probs, atol=1e-5)
 
   def test_continuous_log_prob_by_hand(self):
-    # E = H = 1, Box low=[-2, 0], high=[1, 3] (centers -0.5, 1.5; half ranges 1.5). c_1 = s = 1;
-    # mu_1: loc = 0.5 relu(c_1) = 0.5, std = 0.5; c_2 = c_1 - 2 u_1; mu_2: loc = relu(c_2), std 1.
-    net = _make(_box([-2., 0.], [1., 3.]), hidden_size=1, embedding_size=1)
+    # E = H = A = 1, Box low=[-2, 0], high=[1, 3] (centers -0.5, 1.5; half ranges 1.5). h = s = 1;
+    # mu_1: loc = 0.5 h = 0.5, std = 0.5; l_2 = 0, u_2 = h, r_2 = -2 u_1;
+    # mu_2: loc = relu(u_2 + r_2) = relu(1 - 2 u_1), std 1.
+    net = _make(_box([-2., 0.], [1., 3.]), hidden_size=1, embedding_size=1, prefix_size=1)
     net.context_layer.kernel.assign([[1.]])
     net.context_layer.bias.assign([0.])
-    net.head_kernel.assign([[[0.5, 0.]], [[1., 0.]]])
+    net.head_kernel.assign([[[0.5, 0.]], [[0., 0.]]])
     net.head_bias.assign([[0., np.log(0.5)], [0., 0.]])
+    net.prefix_state_kernel.assign([[[1.]]])
+    net.prefix_state_bias.assign([[0.]])
     net.action_embedding.assign([[-2.]])
+    net.prefix_head_kernel.assign([[[1., 0.]]])
     proposal, _ = net(tf.constant([[1.], [1.]]))
     actions = np.array([[0.7, 2.0], [-1.5, 2.0]], np.float32)  # u_1 = 0.8 (c_2 < 0), -2/3
 
@@ -282,10 +312,10 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
     net = _make(_multi_discrete(num_values), autoregressive=False)
     _randomize(net)
     states = np.random.RandomState(1).randn(3, EMBEDDING_SIZE).astype(np.float32)
-    w, b, k_w, k_b, _ = _weights(net)
+    params = _np_params(net, states, None)  # [B, D, V], independent of the actions
     expected = np.zeros(3)
     for d, n in enumerate(num_values):
-      log_p = _log_softmax((np.maximum(states @ w + b, 0.) @ k_w[d] + k_b[d])[:, :n])
+      log_p = _log_softmax(params[:, d, :n])
       expected -= (np.exp(log_p) * log_p).sum(axis=-1)
     proposal, _ = net(states)
     self.assertAllClose(proposal.entropy(), expected, atol=1e-5)
@@ -324,7 +354,7 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_autoregressive_continuous_entropy_matches_minus_mean_log_prob(self):
     net = _make(_box([-2., 0., -1.], [1., 3., 1.]))
-    _randomize(net, scale=0.5)
+    _randomize(net, scale=0.2)  # not saturated: log_prob clips u within 1e-6 of the bounds
     num_draws = 4000
     state = np.random.RandomState(1).randn(1, EMBEDDING_SIZE).astype(np.float32)
     proposal, _ = net(np.repeat(state, num_draws, axis=0))
@@ -332,6 +362,69 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
     minus_log_probs = -proposal.log_prob(proposal.sample(seed=(9, 10))).numpy()  # [num_draws]
     standard_error = np.sqrt((estimates.var() + minus_log_probs.var()) / num_draws)
     self.assertAllClose(estimates.mean(), minus_log_probs.mean(), atol=5 * standard_error)
+
+  def test_entropy_along_a_discrete_prefix_by_reference(self):
+    num_values = [2, 3, 4]
+    net = _make(_multi_discrete(num_values))
+    _randomize(net, seed=3, scale=0.5)
+    states = np.random.RandomState(3).randn(3, EMBEDDING_SIZE).astype(np.float32)
+    best = np.array([[1, 2, 3], [0, 0, 0], [1, 1, 2]], np.int32)
+    prefix = np.array([[0, 1, 2], [1, 2, 0], [0, 0, 3]], np.int32)
+    proposal, _ = net(states)
+    log_probs, entropies = proposal.log_prob_and_entropy_along(best, prefix)
+    self.assertAllClose(log_probs, _np_discrete_log_prob(net, states, best), atol=1e-4)
+    params = _np_params(net, states, prefix)  # [B, D, V]
+    expected = np.zeros(3)
+    for d, n in enumerate(num_values):
+      log_p = _log_softmax(params[:, d, :n])
+      expected -= (np.exp(log_p) * log_p).sum(axis=-1)
+    self.assertAllClose(entropies, expected, atol=1e-4)
+
+  @parameterized.named_parameters(('discrete', _multi_discrete([2, 3, 2]), 0.5),
+                                  ('continuous', _box([-2., 0., -1.], [1., 3., 1.]), 0.2))
+  def test_entropy_along_drawn_prefixes_is_unbiased(self, spec, scale):
+    net = _make(spec)
+    _randomize(net, seed=4, scale=scale)  # continuous: not saturated (see above)
+    num_draws = 4000
+    state = np.random.RandomState(4).randn(1, EMBEDDING_SIZE).astype(np.float32)
+    proposal, _ = net(np.repeat(state, num_draws, axis=0))
+    prefixes = proposal.sample(seed=(11, 12))  # [num_draws, D], one draw per row
+    _, estimates = proposal.log_prob_and_entropy_along(prefixes, prefixes)
+    estimates = estimates.numpy()
+    minus_log_probs = -proposal.log_prob(proposal.sample(seed=(13, 14))).numpy()
+    standard_error = np.sqrt((estimates.var() + minus_log_probs.var()) / num_draws)
+    self.assertAllClose(estimates.mean(), minus_log_probs.mean(), atol=5 * standard_error)
+
+  def test_continuous_sample_moments_match_the_density(self):
+    # E = H = A = 1, Box low=[-2, 0], high=[1, 3], h = 1: x_1 ~ Normal(0.3, 0.6) and
+    # x_2 ~ Normal(-0.5 + 1.5 relu(1 - 2 u_1), 0.5), so a_2 depends on a_1. Moments of 20,000
+    # draws against the integral of exp(log_prob) over a 600 x 600 grid of the box.
+    low, high = np.array([-2., 0.], np.float32), np.array([1., 3.], np.float32)
+    net = _make(_box(low, high), hidden_size=1, embedding_size=1, prefix_size=1)
+    net.context_layer.kernel.assign([[0.]])
+    net.context_layer.bias.assign([1.])
+    net.head_kernel.assign([[[0., 0.]], [[0., 0.]]])
+    net.head_bias.assign([[0.3, np.log(0.6)], [-0.5, np.log(0.5)]])
+    net.prefix_state_kernel.assign([[[1.]]])
+    net.prefix_state_bias.assign([[0.]])
+    net.action_embedding.assign([[-2.]])
+    net.prefix_head_kernel.assign([[[1.5, 0.]]])
+    num_draws, cells = 20000, 600
+    proposal, _ = net(tf.zeros([1, 1]))
+    samples = proposal.sample(num_draws, seed=(15, 16)).numpy()[:, 0]  # [n, 2]
+    grid = [low[d] + (np.arange(cells) + 0.5) * (high[d] - low[d]) / cells for d in range(2)]
+    a_1, a_2 = [g.ravel() for g in np.meshgrid(grid[0], grid[1], indexing='ij')]
+    points = np.stack([a_1, a_2], axis=-1).astype(np.float32)  # [cells^2, 2]
+    density = np.exp(proposal.log_prob(points[:, None, :]).numpy()[:, 0])
+    density *= np.prod(high - low) / cells ** 2  # probability mass per cell
+    self.assertAllClose(density.sum(), 1., atol=0.01)
+    for name, f in (('a_1', lambda a: a[:, 0]), ('a_1^2', lambda a: a[:, 0] ** 2),
+                    ('a_2', lambda a: a[:, 1]), ('a_2^2', lambda a: a[:, 1] ** 2),
+                    ('a_1 a_2', lambda a: a[:, 0] * a[:, 1])):
+      values = f(samples)
+      expected = np.sum(density * f(points)) / density.sum()
+      self.assertAllClose(values.mean(), expected,
+                          atol=4 * values.std() / np.sqrt(num_draws) + 2e-3, msg=name)
 
   # --- graph mode, SavedModel, network contract --------------------------------------------
 
@@ -388,7 +481,7 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
       ('continuous_factorized', _box([-1., 0.], [1., 2.]), False))
   def test_network_contract_and_gradients(self, spec, autoregressive):
     net = _make(spec, autoregressive)
-    self.assertLen(net.trainable_variables, 5 if autoregressive else 4)
+    self.assertLen(net.trainable_variables, 8 if autoregressive else 4)
     states = tf.random.normal([2, EMBEDDING_SIZE])
     with tf.GradientTape() as tape:
       proposal, state = net(states)
@@ -426,6 +519,14 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(net.head_kernel.shape, (2, 3, 2))
     self.assertIsNone(net.action_embedding)
     gin.clear_config()
+    gin.parse_config('ProposalNetwork.prefix_size = 5')
+    net = ProposalNetwork(_multi_discrete([2, 3, 3]), EMBEDDING_SIZE)
+    net.create_variables()
+    self.assertEqual(net.action_embedding.shape, (2, 3, 5))
+    self.assertEqual(net.prefix_head_kernel.shape, (2, 5, 3))
+    gin.clear_config()
+    with self.assertRaisesRegex(ValueError, 'prefix_size=0'):
+      ProposalNetwork(_box([0.], [1.]), EMBEDDING_SIZE, prefix_size=0)
     with self.assertRaisesRegex(ValueError, 'min_log_std < max_log_std'):
       ProposalNetwork(_box([0.], [1.]), EMBEDDING_SIZE, min_log_std=1., max_log_std=1.)
 

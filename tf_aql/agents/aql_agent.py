@@ -35,7 +35,7 @@ from tf_aql.agents import losses
 from tf_aql.networks.critic_network import CriticNetwork
 from tf_aql.policies.search_policy import (ProposalPolicy, SearchPolicy,
                                            proposal_and_argmax)
-from tf_aql.search.base import ActionSearch
+from tf_aql.search.base import ActionSearch, SearchResult
 
 COLLECT_MODES = ('epsilon_greedy', 'proposal')
 PROPOSAL_STATES = ('current', 'next')
@@ -226,13 +226,21 @@ class AqlAgent(tf_agent.TFAgent):
     return self._search
 
   # --- training -----------------------------------------------------------------------------
+  #
+  # A learner step has two phases. The search phase (`_search_phase`) runs the action searches
+  # (the target's at s', the proposal's at s): B x (N + M) candidates each, and neither needs a
+  # gradient, so `_train` runs it outside the GradientTape, which then records only the loss
+  # phase (`_loss_phase`: B rows through the critic, one teacher-forced pass of the proposal).
+  # `_loss` runs both phases in one call, the same functions.
 
   def _train(self, experience, weights):
     critic_variables = [v for c in self._critic_networks for v in c.trainable_variables]
     proposal_variables = (list(self._proposal_network.trainable_variables)
                           if self._proposal_network is not None else [])
+    batch = self._transition_batch(experience)
+    searched = self._search_phase(batch)  # no gradient: outside the tape
     with tf.GradientTape() as tape:
-      loss_info = self._loss(experience, weights=weights, training=True)
+      loss_info = self._loss_phase(batch, searched, weights, training=True)
     tf.debugging.check_numerics(loss_info.loss, 'AQL loss is inf or nan')
     gradients = tape.gradient(loss_info.loss, critic_variables + proposal_variables)
     grads_and_vars = list(zip(gradients, critic_variables + proposal_variables))
@@ -254,43 +262,65 @@ class AqlAgent(tf_agent.TFAgent):
 
   def _loss(self, experience, weights=None, training=False):
     """Critic and proposal losses on trajectories [B, n+1, ...]; returns `LossInfo`."""
-    valid_mask = losses.boundary_mask(experience.step_type)  # [B]
-    time_steps, policy_steps, next_time_steps = self._as_transition(experience)
-    actions = self._action_space.from_spec(policy_steps.action)[:, tf.newaxis, :]  # [B, 1, D]
+    batch = self._transition_batch(experience)
+    return self._loss_phase(batch, self._search_phase(batch), weights, training)
 
+  def _transition_batch(self, experience) -> '_TransitionBatch':
+    """Trajectories [B, n+1, ...] -> the n-step transitions and their boundary mask."""
+    time_steps, policy_steps, next_time_steps = self._as_transition(experience)
+    return _TransitionBatch(
+        time_steps=time_steps,
+        actions=self._action_space.from_spec(policy_steps.action),  # [B, D]
+        next_time_steps=next_time_steps,
+        valid_mask=losses.boundary_mask(experience.step_type))  # [B]
+
+  def _search_phase(self, batch: '_TransitionBatch') -> '_SearchPhase':
+    """The searches of one learner step; every output is a constant for the losses."""
+    with tf.name_scope('search_phase'):
+      next_q_values, next_search = self._next_q_values(batch.next_time_steps)  # [B]
+      if self._proposal_network is None:
+        return _SearchPhase(next_q_values, None, None, None)
+      if self._proposal_states == 'next' and next_search is not None:
+        embedding, best = next_search  # the online embedding of s' and the search at s'
+      else:
+        critic = self._critic_networks[0]
+        embedding = critic.embed(batch.time_steps.observation, batch.time_steps.step_type)
+        _, best = self._argmax(critic, embedding, embedding)
+      return _SearchPhase(next_q_values, tf.stop_gradient(embedding), best,
+                          _stop_gradient_or_none(best.proposal_sample))
+
+  def _loss_phase(self, batch: '_TransitionBatch', searched: '_SearchPhase', weights=None,
+                  training: bool = False) -> tf_agent.LossInfo:
+    """The losses given the searches' results; all the gradient flows through here."""
+    targets = losses.td_targets(batch.next_time_steps.reward, batch.next_time_steps.discount,
+                                searched.next_q_values, self._reward_scale_factor,
+                                self._gamma)  # [B]
     with tf.name_scope('critic_loss'):
-      next_q_values, next_search = self._next_q_values(next_time_steps)  # [B]
-      targets = losses.td_targets(next_time_steps.reward, next_time_steps.discount,
-                                  next_q_values, self._reward_scale_factor, self._gamma)
+      actions = batch.actions[:, tf.newaxis, :]  # [B, 1, D]
       critic_loss = 0.0
-      state_embedding = None
       for critic in self._critic_networks:
-        embedding = critic.embed(time_steps.observation, time_steps.step_type, training)
-        state_embedding = embedding if state_embedding is None else state_embedding
+        embedding = critic.embed(batch.time_steps.observation, batch.time_steps.step_type,
+                                 training)
         q_values = critic.score(embedding, actions, training)[:, 0]  # [B]
-        critic_loss += losses.critic_loss(q_values, targets, valid_mask,
+        critic_loss += losses.critic_loss(q_values, targets, batch.valid_mask,
                                           self._td_errors_loss_fn, weights)
 
     proposal_loss = proposal_entropy = best_from_proposal = tf.constant(0.0)
-    mean_best_q = tf.reduce_mean(next_q_values)
-    if self._proposal_network is not None:
+    mean_best_q = tf.reduce_mean(searched.next_q_values)
+    if searched.best is not None:
       with tf.name_scope('proposal_loss'):
-        if self._proposal_states == 'next' and next_search and next_search[0] is not None:
-          proposal, best = next_search  # mu(.|s') and the target search's a*(s')
-        else:
-          proposal, best = self._argmax(self._critic_networks[0],
-                                        tf.stop_gradient(state_embedding), state_embedding)
-        proposal_loss, proposal_entropy = self._proposal_objective(proposal, best)
-      mean_best_q = tf.reduce_mean(best.best_q_values)
-      best_from_proposal = tf.reduce_mean(best.from_proposal)
+        proposal, _ = self._proposal_network(searched.proposal_embedding, training=training)
+        proposal_loss, proposal_entropy = self._proposal_objective(
+            proposal, searched.best, searched.proposal_sample)
+      mean_best_q = tf.reduce_mean(searched.best.best_q_values)
+      best_from_proposal = tf.reduce_mean(searched.best.from_proposal)
 
-    total_loss = critic_loss + proposal_loss
     extra = AqlLossInfo(
         critic_loss=critic_loss, proposal_loss=proposal_loss,
         proposal_entropy=proposal_entropy, mean_best_q=mean_best_q,
         best_from_proposal=best_from_proposal, mean_td_target=tf.reduce_mean(targets))
     self._summarize(extra)
-    return tf_agent.LossInfo(total_loss, extra)
+    return tf_agent.LossInfo(critic_loss + proposal_loss, extra)
 
   def _next_q_values(self, next_time_steps) -> Tuple[tf.Tensor, Optional[tuple]]:
     """min_i Q_target_i(s', a*(s')) with a*(s') from the search.
@@ -299,25 +329,26 @@ class AqlAgent(tf_agent.TFAgent):
     is multiplied by 0, so the search at s' (half of a learner step's scoring) is skipped.
 
     Returns:
-      (values [B] without gradient, (proposal mu(.|s'), the `SearchResult` at s') or None when
-      no search ran; the proposal is None for searches without one).
+      (values [B] without gradient, (the online critic's embedding of s' [B, E] (None for
+      searches without a proposal), the `SearchResult` at s') or None when no search ran).
     """
     observation, step_type = next_time_steps.observation, next_time_steps.step_type
     if isinstance(self._gamma, (int, float)) and self._gamma == 0:
       return tf.zeros_like(next_time_steps.reward), None
     target_embeddings = [t.embed(observation, step_type) for t in self._target_critic_networks]
     chooser, chooser_embedding = self._target_critic_networks[0], target_embeddings[0]
+    online_embedding = None
     if self._double_q or self._search.uses_proposal:
       online_embedding = self._critic_networks[0].embed(observation, step_type)
     if self._double_q:
       chooser, chooser_embedding = self._critic_networks[0], online_embedding
-    proposal, best = self._argmax(chooser, chooser_embedding,
-                                  online_embedding if self._search.uses_proposal else None)
+    _, best = self._argmax(chooser, chooser_embedding,
+                           online_embedding if self._search.uses_proposal else None)
     best_actions = best.best_actions[:, tf.newaxis, :]  # [B, 1, D]
     values = [t.score(e, best_actions)[:, 0]
               for t, e in zip(self._target_critic_networks, target_embeddings)]
     next_q_values = tf.stop_gradient(tf.reduce_min(tf.stack(values, axis=0), axis=0))
-    return next_q_values, (proposal, best)
+    return next_q_values, (online_embedding, best)
 
   def _argmax(self, critic: CriticNetwork, critic_embedding: tf.Tensor,
               proposal_embedding: Optional[tf.Tensor]):
@@ -326,15 +357,50 @@ class AqlAgent(tf_agent.TFAgent):
     return proposal_and_argmax(self._search, critic, critic_embedding, self._proposal_network,
                                proposal_embedding, training=True)
 
-  def _proposal_objective(self, proposal, best):
-    """(L_mu [], mean entropy []) of `proposal` toward the search's `best` actions."""
+  def _proposal_objective(self, proposal, best, proposal_sample: Optional[tf.Tensor]):
+    """(L_mu [], mean entropy []) of `proposal` toward the search's `best` actions.
+
+    The entropy is estimated along `proposal_sample` [B, D] (a draw of mu the search made);
+    with none (a search that drew nothing from mu), along a new draw.
+    """
     best_actions = tf.stop_gradient(best.best_actions)  # [B, D]
-    entropies = proposal.entropy()  # [B]
-    loss = losses.proposal_loss(proposal.log_prob(best_actions), entropies,
-                                self._proposal_entropy_weight)
+    if proposal_sample is None:
+      proposal_sample = tf.stop_gradient(proposal.sample())  # [B, D]
+    log_probs, entropies = proposal.log_prob_and_entropy_along(best_actions,
+                                                               proposal_sample)  # [B], [B]
+    loss = losses.proposal_loss(log_probs, entropies, self._proposal_entropy_weight)
     return loss, tf.reduce_mean(entropies)
 
   def _summarize(self, extra: AqlLossInfo) -> None:
     for field, value in extra._asdict().items():
       tf.summary.scalar(name=f'losses/{field}', data=value,
                                   step=self.train_step_counter)
+
+
+class _TransitionBatch(NamedTuple):
+  """n-step transitions of a learner batch: time steps at s and s' [B, ...], actions [B, D]
+  (internal), valid_mask [B] (0 where a sample crosses an episode boundary)."""
+  time_steps: tf.Tensor
+  actions: tf.Tensor
+  next_time_steps: tf.Tensor
+  valid_mask: tf.Tensor
+
+
+class _SearchPhase(NamedTuple):
+  """What the losses need from the searches (constants for the gradient).
+
+  Attributes:
+    next_q_values: [B], min_i Q_target_i(s', a*(s')) (zeros with gamma = 0).
+    proposal_embedding: [B, E], the embedding the proposal is trained at (s or s'); None
+      without a proposal.
+    best: the `SearchResult` the proposal is trained toward; None without a proposal.
+    proposal_sample: [B, D], a draw of mu at the same states, or None.
+  """
+  next_q_values: tf.Tensor
+  proposal_embedding: Optional[tf.Tensor]
+  best: Optional[SearchResult]
+  proposal_sample: Optional[tf.Tensor]
+
+
+def _stop_gradient_or_none(tensor: Optional[tf.Tensor]) -> Optional[tf.Tensor]:
+  return None if tensor is None else tf.stop_gradient(tensor)

@@ -8,20 +8,25 @@ Amortized Q-Learning (Van de Wiele, Warde-Farley, Mnih & Mnih, 2020, arXiv 2001.
 trained towards the best action found by the search (the proposal loss
 `-log mu(a*|s) - lambda * H(mu(.|s))`, see `tf_aql.agents.losses`). This module implements mu.
 
-Parameterization (H = `hidden_size`, P = parameters per sub-action, V = `max_num_values`).
-The proposal reads the state embedding `e(s)` [E] of the critic's shared torso.
+Parameterization (H = `hidden_size`, A = `prefix_size`, P = parameters per sub-action,
+V = `max_num_values`). The proposal reads the state embedding `e(s)` [E] of the critic's shared
+torso. Two streams: a wide one that depends on the state only, computed once per state, and a
+narrow one that carries the sampled prefix a_<d, computed once per sample:
 
-  c_1     = W_s e(s) + b_s                                   context, once per state   [H]
-  h_d     = relu(c_d)                                                                 [H]
-  theta_d = h_d K_d + k_d          K [D, H, P], k [D, P]: one small head per sub-action [P]
-  c_{d+1} = c_d + embed_d(a_d)                                                        [H]
+  h       = relu(W_s e(s) + b_s)                     per state                       [H]
+  l_d     = h K_d + k_d                              per state, all d at once        [P]
+  u_d     = h U_d + v_d            (d >= 2)          per state, all d at once        [A]
+  r_d     = sum_{k<d} embed_k(a_k)                   per sample (the prefix)         [A]
+  theta_1 = l_1
+  theta_d = l_d + relu(u_d + r_d) J_d                (d >= 2)                        [P]
 
-so theta_d depends on e(s) and on every a_<d (c_d = c_1 + sum_{k<d} embed_k(a_k)).
-`autoregressive=False` (the factorized ablation) drops the embeddings: c_d = c_1 for all d.
+K [D, H, P], k [D, P], U [D-1, H, A], v [D-1, A], J [D-1, A, P]. theta_d depends on e(s) and
+on every a_<d; the state and the prefix interact through the relu. `autoregressive=False` (the
+factorized ablation) drops the prefix stream: theta_d = l_d.
 
 - Discrete sub-action d (`num_values[d]` values, V = max over d): theta_d are V logits, those of
   the values `>= num_values[d]` replaced by -1e9 (probability exactly 0 in float32);
-  `mu_d = Categorical(theta_d)`; embed_d(a_d) = G[d, a_d] with a learned table G [D-1, V, H].
+  `mu_d = Categorical(theta_d)`; embed_d(a_d) = G[d, a_d] with a learned table G [D-1, V, A].
 - Continuous sub-action d in [low_d, high_d]: theta_d = (m_d, log sigma_d), log sigma_d clipped
   to [min_log_std, max_log_std]; a tanh-squashed Gaussian mapped affinely onto the bounds:
 
@@ -29,18 +34,24 @@ so theta_d depends on e(s) and on every a_<d (c_d = c_1 + sum_{k<d} embed_k(a_k)
     a_d = low_d + (u_d + 1) (high_d - low_d) / 2,
     log mu_d(a_d) = log Normal(atanh(u_d); m_d, sigma_d) - log(1 - u_d^2) - log((high_d - low_d) / 2).
 
-  embed_d(a_d) = u_d g_d with a learned g [D-1, H]. Samples never leave [low_d, high_d] (a final
+  embed_d(a_d) = u_d g_d with a learned g [D-1, A]. Samples never leave [low_d, high_d] (a final
   clip absorbs float rounding). `log_prob` of an action on a bound (uniform candidates, clipped
   actions) would be -inf (atanh(+-1)), so it first clips u_d into [-1 + 1e-6, 1 - 1e-6]: the
   log-density of a bound is that of a point 1e-6 (in unit scale) inside it, finite.
 
-Costs. Sampling n actions for B states is D sequential steps over one [n*B, H] batch (reshaped
-once); each step is a relu, an [n*B, H] x [H, P] matmul, one Categorical or Normal draw and an
-embedding gather/outer-product. `log_prob` uses teacher forcing: with the actions known, all
-contexts are `c_1 + cumsum` of their embeddings, and all heads run in one einsum (no loop over D).
+Costs. Sampling n actions for B states runs the wide stream once on [B, H] (two einsums), then D
+sequential steps over [n, B, A]: a relu, an [n*B, A] x [A, P] matmul, a draw from noise drawn
+for all steps at once (discrete: Gumbel-max, argmax_v theta_d[v] + g_v with g ~ Gumbel(0, 1),
+an exact Categorical draw in two ops; continuous: m_d + sigma_d z with z ~ Normal(0, 1)) and an
+embedding gather. The first
+sub-action's parameters are the same for all n samples of a state: [B, P], broadcast. `log_prob`
+uses teacher forcing: with the actions known, every r_d is a cumsum of their embeddings and all
+steps run in one einsum (no loop over D).
 
 Entropy. H(mu(.|s)) has no closed form; `entropy()` returns an unbiased single-sample estimate
-from the chain rule H(mu) = sum_d E_{a_<d ~ mu}[H(mu_d(.|s, a_<d))], along one sampled prefix:
+from the chain rule H(mu) = sum_d E_{a_<d ~ mu}[H(mu_d(.|s, a_<d))], along one sampled prefix
+(`log_prob_and_entropy_along` computes the same estimate, teacher-forced, along a prefix drawn
+before, e.g. by the search):
 - discrete: the exact Categorical entropy of every mu_d along the prefix;
 - continuous: per dimension the exact Gaussian entropy plus a single-sample (reparameterized)
   change-of-variables term, H(mu_d) = H(Normal(m_d, sigma_d)) + E_x[log(1 - tanh(x)^2)]
@@ -84,10 +95,10 @@ class AutoregressiveProposal(tfd.Distribution):
   """
 
   def __init__(self,
-               context: types.Tensor,
-               head_kernel: types.Tensor,
-               head_bias: types.Tensor,
+               state_params: types.Tensor,
+               prefix_state: Optional[types.Tensor],
                action_embedding: Optional[types.Tensor],
+               prefix_head_kernel: Optional[types.Tensor],
                action_space: ActionSpace,
                min_log_std: float = -5.,
                max_log_std: float = 2.,
@@ -97,11 +108,11 @@ class AutoregressiveProposal(tfd.Distribution):
     """Creates the distribution.
 
     Args:
-      context: [B, H] float32, c_1 per state.
-      head_kernel: [D, H, P] float32, K (P = max_num_values discrete, 2 continuous).
-      head_bias: [D, P] float32, k.
-      action_embedding: None (factorized, or D = 1), else the embeddings of a_1 .. a_{D-1}:
-        [D-1, V, H] (discrete) or [D-1, H] (continuous).
+      state_params: [B, D, P] float32, l_d (P = max_num_values discrete, 2 continuous).
+      prefix_state: [B, D-1, A] float32, u_d for d = 2..D; None if factorized (or D = 1).
+      action_embedding: the embeddings of a_1 .. a_{D-1}: [D-1, V, A] (discrete) or [D-1, A]
+        (continuous); None if factorized.
+      prefix_head_kernel: [D-1, A, P] float32, J; None if factorized.
       action_space: the `ActionSpace` of the actions.
       min_log_std, max_log_std: clip range of log sigma_d (continuous only).
       validate_args: if True, `log_prob` checks that discrete actions are in range.
@@ -112,12 +123,15 @@ class AutoregressiveProposal(tfd.Distribution):
     with tf.name_scope(name) as name:
       self._action_space = action_space
       self._num_dims = action_space.num_dims
-      self._context = tf.convert_to_tensor(context, tf.float32, name='context')
-      self._head_kernel = tf.convert_to_tensor(head_kernel, tf.float32, name='head_kernel')
-      self._head_bias = tf.convert_to_tensor(head_bias, tf.float32, name='head_bias')
-      self._action_embedding = (
-          None if action_embedding is None else
-          tf.convert_to_tensor(action_embedding, tf.float32, name='action_embedding'))
+      self._state_params = tf.convert_to_tensor(state_params, tf.float32, name='state_params')
+      self._autoregressive = prefix_state is not None
+      if self._autoregressive:
+        self._prefix_state = tf.convert_to_tensor(prefix_state, tf.float32,
+                                                  name='prefix_state')
+        self._action_embedding = tf.convert_to_tensor(action_embedding, tf.float32,
+                                                      name='action_embedding')
+        self._prefix_head_kernel = tf.convert_to_tensor(prefix_head_kernel, tf.float32,
+                                                        name='prefix_head_kernel')
       self._min_log_std = min_log_std
       self._max_log_std = max_log_std
       if action_space.is_discrete:
@@ -144,15 +158,15 @@ class AutoregressiveProposal(tfd.Distribution):
 
   @property
   def autoregressive(self) -> bool:
-    return self._action_embedding is not None
+    return self._autoregressive
 
   # --- shapes ------------------------------------------------------------------------------
 
   def _batch_shape(self) -> tf.TensorShape:
-    return self._context.shape[:-1]
+    return self._state_params.shape[:-2]
 
   def _batch_shape_tensor(self) -> tf.Tensor:
-    return tf.shape(self._context)[:-1]
+    return tf.shape(self._state_params)[:-2]
 
   def _event_shape(self) -> tf.TensorShape:
     return tf.TensorShape([self._num_dims])
@@ -171,10 +185,44 @@ class AutoregressiveProposal(tfd.Distribution):
     actions, _, _ = self._rollout(1, seed=None, greedy=True)
     return actions[0]
 
+  def log_prob_and_entropy_along(self, actions: types.Tensor,
+                                 prefix_actions: types.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """(log mu(actions|s) [B], an entropy estimate along prefix_actions [B]) in one pass.
+
+    `prefix_actions` [B, D] must be a draw from this distribution (e.g. one of the amortized
+    search's samples): the estimate is the chain rule's sum_d H(mu_d(.|s, a_<d)) along it,
+    teacher-forced like `log_prob` (no loop over D), so it has the mean of `entropy()`. The
+    prefix is a constant for the gradient. Continuous: per dimension the exact Gaussian
+    entropy plus the change-of-variables term at the drawn point, reparameterized as
+    x = m + sigma * stop_gradient((atanh(u) - m) / sigma) (value unchanged, the gradient of
+    `entropy()` at that draw).
+
+    Args:
+      actions: [B, D] internal actions, e.g. the search's argmax.
+      prefix_actions: [B, D] internal actions drawn from mu.
+    """
+    both = tf.stack([tf.convert_to_tensor(actions, self.dtype),
+                     tf.convert_to_tensor(prefix_actions, self.dtype)], axis=0)  # [2, B, D]
+    params = self._teacher_forced_params(both)  # [2, B, D, P] (broadcast if factorized)
+    log_prob_params, entropy_params = params[0], params[-1]  # [B, D, P] each
+    log_probs = tf.reduce_sum(self._step_log_probs(both[0], log_prob_params), axis=-1)  # [B]
+    if self._action_space.is_discrete:
+      step_entropies = tfd.Categorical(logits=self._mask(entropy_params)).entropy()  # [B, D]
+    else:
+      normal = self._normal(entropy_params)  # batch [B, D]
+      unit = tf.clip_by_value(self._action_space.scale_to_unit(both[1]),
+                              -1. + UNIT_EPS, 1. - UNIT_EPS)  # [B, D]
+      noise = tf.stop_gradient((tf.atanh(unit) - normal.loc) / normal.scale)  # [B, D]
+      pre_tanh = normal.loc + normal.scale * noise  # [B, D]
+      log_det = (tfb.Tanh().forward_log_det_jacobian(pre_tanh, event_ndims=0)
+                 + np.log(self._half_range))  # [B, D]
+      step_entropies = normal.entropy() + log_det  # [B, D]
+    return log_probs, tf.reduce_sum(step_entropies, axis=-1)
+
   # --- tfd.Distribution hooks --------------------------------------------------------------
 
   def _sample_n(self, n: types.Int, seed: Optional[types.Seed] = None) -> tf.Tensor:
-    """[n, B, D] samples: D sequential steps over all n*B (sample, state) pairs."""
+    """[n, B, D] samples: D sequential steps over the [n, B] (sample, state) pairs."""
     actions, _, _ = self._rollout(n, seed)
     return actions
 
@@ -198,14 +246,7 @@ class AutoregressiveProposal(tfd.Distribution):
     if self.validate_args and self._action_space.is_discrete:
       actions = self._assert_in_range(actions)
     params = self._teacher_forced_params(actions)  # [..., B, D, P] or [B, D, P]
-    if self._action_space.is_discrete:
-      step_log_probs = tfd.Categorical(logits=self._mask(params)).log_prob(actions)  # [..., B, D]
-    else:
-      unit = tf.clip_by_value(self._action_space.scale_to_unit(actions),
-                              -1. + UNIT_EPS, 1. - UNIT_EPS)  # [..., B, D]
-      step_log_probs = (self._unit_distribution(params).log_prob(unit)
-                        - np.log(self._half_range))  # [..., B, D]
-    return tf.reduce_sum(step_log_probs, axis=-1)  # [..., B]
+    return tf.reduce_sum(self._step_log_probs(actions, params), axis=-1)  # [..., B]
 
   def _entropy(self, seed: Optional[types.Seed] = None) -> tf.Tensor:
     """Unbiased single-sample estimate of H(mu(.|s)), [B]; see the module docstring."""
@@ -221,7 +262,8 @@ class AutoregressiveProposal(tfd.Distribution):
 
     Args:
       n: number of samples per state (int or scalar int tensor).
-      seed: a TFP seed (None, int or stateless int32 [2]); split into one seed per step.
+      seed: a TFP seed (None, int or stateless int32 [2]); the noise of all D steps is drawn
+        from it in one call.
       greedy: take the mode of every mu_d instead of a draw.
       with_stats: also return log-probabilities and entropy estimates.
 
@@ -229,83 +271,139 @@ class AutoregressiveProposal(tfd.Distribution):
       (actions [n, B, D], log_probs [n, B] or None, entropy estimates [n, B] or None).
     """
     space = self._action_space
-    batch_shape = tf.shape(self._context)[:-1]
-    hidden_size = tf.shape(self._context)[-1]
-    outer_shape = tf.concat([[n], batch_shape], axis=0)  # [n, B]
-    context = tf.reshape(  # [N, H] with N = n * B
-        tf.broadcast_to(self._context, tf.concat([outer_shape, [hidden_size]], axis=0)),
-        [-1, hidden_size])
-    step_seeds = tfp.random.split_seed(seed, n=self._num_dims, salt='AutoregressiveProposal')
+    batch_shape = tf.shape(self._state_params)[:-2]
+    state_params = tf.reshape(self._state_params, tf.concat(
+        [[-1], tf.shape(self._state_params)[-2:]], axis=0))  # [B, D, P], batch flattened
+    if space.is_discrete:
+      state_params = self._mask(state_params)
+    outer_shape = tf.stack([n, tf.shape(state_params)[0]])  # [n, B]
+    noise = None if greedy else self._step_noise(
+        tf.concat([[self._num_dims], outer_shape], 0), seed)  # [D, n, B(, V)]
+    if self._autoregressive:
+      prefix_state = tf.reshape(self._prefix_state, tf.concat(
+          [[-1], tf.shape(self._prefix_state)[-2:]], axis=0))  # [B, D-1, A]
     actions, log_probs, entropies = [], [], []
+    prefix = None  # r_d [n, B, A]
     for d in range(self._num_dims):
-      hidden = tf.nn.relu(context)  # [N, H]
-      params = tf.matmul(hidden, self._head_kernel[d]) + self._head_bias[d]  # [N, P]
+      params = state_params[tf.newaxis, :, d]  # [1, B, P]
+      if prefix is not None:
+        hidden = tf.nn.relu(prefix + prefix_state[:, d - 1])  # [n, B, A]
+        params = params + tf.einsum('nba,ap->nbp', hidden, self._prefix_head_kernel[d - 1])
+      step_noise = None if greedy else noise[d]
       if space.is_discrete:
-        step = tfd.Categorical(logits=self._mask(params, d), dtype=tf.int32)
-        action = (tf.argmax(step.logits, axis=-1, output_type=tf.int32) if greedy else
-                  step.sample(seed=step_seeds[d]))  # [N]
-        if with_stats:
-          log_probs.append(step.log_prob(action))
-          entropies.append(step.entropy())
+        action, unit, log_prob, entropy = self._discrete_step(params, step_noise, d, with_stats)
       else:
-        normal = self._normal(params)
-        pre_tanh = normal.loc if greedy else normal.sample(seed=step_seeds[d])  # [N]
-        unit = tf.tanh(pre_tanh)  # [N]
-        action = tf.clip_by_value(
-            self._center[d] + self._half_range[d] * unit, space.low[d], space.high[d])  # [N]
-        if with_stats:
-          log_det = tfb.Tanh().forward_log_det_jacobian(pre_tanh, event_ndims=0)  # [N]
-          log_det += np.log(self._half_range[d])
-          log_probs.append(normal.log_prob(pre_tanh) - log_det)
-          entropies.append(normal.entropy() + log_det)
-      actions.append(action)
-      if self.autoregressive and d < self._num_dims - 1:
+        action, unit, log_prob, entropy = self._continuous_step(params, step_noise, d,
+                                                                with_stats)
+      actions.append(tf.broadcast_to(action, outer_shape))
+      log_probs.append(log_prob)
+      entropies.append(entropy)
+      if self._autoregressive and d < self._num_dims - 1:
         if space.is_discrete:
-          embedding = tf.gather(self._action_embedding[d], action)  # [N, H]
+          embedding = tf.gather(self._action_embedding[d], actions[-1])  # [n, B, A]
         else:
-          embedding = unit[:, tf.newaxis] * self._action_embedding[d]  # [N, H]
-        context = context + embedding  # [N, H]
+          embedding = tf.broadcast_to(unit, outer_shape)[..., tf.newaxis] * (
+              self._action_embedding[d])  # [n, B, A]
+        prefix = embedding if prefix is None else prefix + embedding
+    full_shape = tf.concat([[n], batch_shape], axis=0)  # [n, *batch]
     actions = tf.reshape(tf.stack(actions, axis=-1),
-                         tf.concat([outer_shape, [self._num_dims]], axis=0))  # [n, B, D]
+                         tf.concat([full_shape, [self._num_dims]], axis=0))  # [n, B, D]
     if not with_stats:
       return actions, None, None
-    log_probs = tf.reshape(tf.add_n(log_probs), outer_shape)  # [n, B]
-    entropies = tf.reshape(tf.add_n(entropies), outer_shape)  # [n, B]
+    log_probs = tf.reshape(tf.broadcast_to(tf.add_n(log_probs), outer_shape), full_shape)
+    entropies = tf.reshape(tf.broadcast_to(tf.add_n(entropies), outer_shape), full_shape)
     return actions, log_probs, entropies
+
+  def _step_noise(self, shape: tf.Tensor, seed: Optional[types.Seed]) -> tf.Tensor:
+    """The noise of every sampling step: Gumbel(0, 1) [D, n, B, V] for discrete spaces
+    (Gumbel-max), standard normals [D, n, B] for continuous ones; `shape` is [D, n, B]."""
+    seed = tfp.random.sanitize_seed(seed, salt='AutoregressiveProposal')
+    if self._action_space.is_discrete:
+      uniform = tf.random.stateless_uniform(tf.concat([shape, [self._num_values]], 0), seed,
+                                            minval=np.finfo(np.float32).tiny)
+      return -tf.math.log(-tf.math.log(uniform))
+    return tf.random.stateless_normal(shape, seed)
+
+  def _discrete_step(self, logits: tf.Tensor, gumbel: Optional[tf.Tensor], dim: int,
+                     with_stats: bool):
+    """Draws sub-action `dim` by Gumbel-max (or takes the argmax if `gumbel` is None).
+
+    Args:
+      logits: [n or 1, B, V], already masked (a masked logit, -1e9, never wins).
+      gumbel: [n, B, V] Gumbel(0, 1) noise, or None (greedy).
+      dim: the sub-action (unused: the mask is in the logits).
+
+    Returns:
+      (action [n or 1, B] int32, None, log-prob or None, entropy or None).
+    """
+    del dim
+    noisy_logits = logits if gumbel is None else logits + gumbel
+    action = tf.argmax(noisy_logits, axis=-1, output_type=tf.int32)  # [n or 1, B]
+    if not with_stats:
+      return action, None, None, None
+    log_softmax = tf.nn.log_softmax(logits)  # [n or 1, B, V]
+    log_prob = tf.reduce_sum(tf.one_hot(action, self._num_values) * log_softmax, axis=-1)
+    entropy = -tf.reduce_sum(tf.exp(log_softmax) * log_softmax, axis=-1)
+    return action, None, log_prob, entropy
+
+  def _continuous_step(self, params: tf.Tensor, normal_noise: Optional[tf.Tensor], dim: int,
+                       with_stats: bool):
+    """Draws sub-action `dim` from its tanh-Gaussian (or takes tanh(m) if noise is None).
+
+    Args:
+      params: [n or 1, B, 2] (mean, log std).
+      normal_noise: [n, B] standard normal, or None (greedy).
+
+    Returns:
+      (action [n or 1, B], unit action in [-1, 1], log-prob or None, entropy or None).
+    """
+    space = self._action_space
+    normal = self._normal(params)
+    pre_tanh = normal.loc if normal_noise is None else normal.loc + normal.scale * normal_noise
+    unit = tf.tanh(pre_tanh)
+    action = tf.clip_by_value(self._center[dim] + self._half_range[dim] * unit,
+                              space.low[dim], space.high[dim])
+    if not with_stats:
+      return action, unit, None, None
+    log_det = tfb.Tanh().forward_log_det_jacobian(pre_tanh, event_ndims=0)
+    log_det += np.log(self._half_range[dim])
+    return action, unit, normal.log_prob(pre_tanh) - log_det, normal.entropy() + log_det
 
   def _teacher_forced_params(self, actions: tf.Tensor) -> tf.Tensor:
     """Head outputs theta_d for known actions [..., B, D] -> [..., B, D, P] ([B, D, P] if
     factorized: they do not depend on the actions then)."""
-    if not self.autoregressive:
-      hidden = tf.nn.relu(self._context)  # [B, H]
-      return tf.einsum('...h,dhp->...dp', hidden, self._head_kernel) + self._head_bias
-    embeddings = self._embed(actions)  # [..., B, D-1, H], embed_k(a_k) for k < D
-    prefix_sums = tf.cumsum(embeddings, axis=-2)  # [..., B, D-1, H]
-    prefix_sums = tf.concat([tf.zeros_like(prefix_sums[..., :1, :]), prefix_sums],
-                            axis=-2)  # [..., B, D, H]: sum_{k<d} embed_k(a_k)
-    hidden = tf.nn.relu(self._context[..., tf.newaxis, :] + prefix_sums)  # [..., B, D, H]
-    return tf.einsum('...dh,dhp->...dp', hidden, self._head_kernel) + self._head_bias
+    if not self._autoregressive:
+      return self._state_params
+    prefix = tf.cumsum(self._embed(actions), axis=-2)  # [..., B, D-1, A]: r_2 .. r_D
+    hidden = tf.nn.relu(prefix + self._prefix_state)  # [..., B, D-1, A]
+    prefix_params = tf.einsum('...da,dap->...dp', hidden, self._prefix_head_kernel)
+    prefix_params = tf.concat([tf.zeros_like(prefix_params[..., :1, :]), prefix_params],
+                              axis=-2)  # [..., B, D, P]
+    return self._state_params + prefix_params
 
   def _embed(self, actions: tf.Tensor) -> tf.Tensor:
-    """Embeddings of the sub-actions a_1 .. a_{D-1} of actions [..., D] -> [..., D-1, H]."""
+    """Embeddings of the sub-actions a_1 .. a_{D-1} of actions [..., D] -> [..., D-1, A]."""
     if self._action_space.is_discrete:
-      num_embedded, num_values, hidden_size = self._action_embedding.shape
-      table = tf.reshape(self._action_embedding, [num_embedded * num_values, hidden_size])
+      num_embedded, num_values, prefix_size = self._action_embedding.shape
+      table = tf.reshape(self._action_embedding, [num_embedded * num_values, prefix_size])
       rows = actions[..., :-1] + tf.range(num_embedded, dtype=tf.int32) * num_values
-      return tf.gather(table, rows)  # [..., D-1, H]
+      return tf.gather(table, rows)  # [..., D-1, A]
     unit = self._action_space.scale_to_unit(actions)[..., :-1]  # [..., D-1]
-    return unit[..., tf.newaxis] * self._action_embedding  # [..., D-1, H]
+    return unit[..., tf.newaxis] * self._action_embedding  # [..., D-1, A]
 
-  def _mask(self, logits: tf.Tensor, dim: Optional[int] = None) -> tf.Tensor:
-    """Sets logits of unavailable values to MASKED_LOGIT.
+  def _step_log_probs(self, actions: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
+    """log mu_d(a_d | s, a_<d) of actions [..., B, D] given their head outputs -> [..., B, D]."""
+    if self._action_space.is_discrete:
+      return tfd.Categorical(logits=self._mask(params)).log_prob(actions)
+    unit = tf.clip_by_value(self._action_space.scale_to_unit(actions),
+                            -1. + UNIT_EPS, 1. - UNIT_EPS)  # [..., B, D]
+    return self._unit_distribution(params).log_prob(unit) - np.log(self._half_range)
 
-    Args:
-      logits: [..., D, V] (all dimensions; dim None) or [..., V] (dimension `dim`).
-    """
+  def _mask(self, logits: tf.Tensor) -> tf.Tensor:
+    """Sets logits [..., D, V] of unavailable values to MASKED_LOGIT."""
     if self._valid_values is None:
       return logits
-    valid = self._valid_values if dim is None else self._valid_values[dim]
-    return tf.where(valid, logits, MASKED_LOGIT)
+    return tf.where(self._valid_values, logits, MASKED_LOGIT)
 
   def _normal(self, params: tf.Tensor) -> tfd.Normal:
     """Normal(m, sigma) from head outputs [..., 2] (mean, log std)."""
@@ -329,14 +427,16 @@ class ProposalNetwork(network.Network):
   """Maps a state embedding [B, E] to the proposal `AutoregressiveProposal` mu(.|s).
 
   The state embedding is the output of the critic's shared state torso; this network only owns
-  the proposal's own layers: the context layer (W_s, b_s), the per-sub-action heads (K, k) and,
-  if autoregressive, the sub-action embeddings (G or g). See the module docstring.
+  the proposal's own layers: the context layer (W_s, b_s), the per-sub-action heads (K, k)
+  and, if autoregressive, the prefix stream (U, v, the sub-action embeddings G or g, and J).
+  See the module docstring.
   """
 
   def __init__(self,
                action_spec: types.BoundedTensorSpec,
                state_embedding_size: int,
                hidden_size: int = 256,
+               prefix_size: int = 64,
                autoregressive: bool = True,
                min_log_std: float = -5.,
                max_log_std: float = 2.,
@@ -346,8 +446,10 @@ class ProposalNetwork(network.Network):
     Args:
       action_spec: the TF-Agents action spec (Discrete, MultiDiscrete or bounded Box).
       state_embedding_size: E, the width of the state embedding the network reads.
-      hidden_size: H, the width of the context c_d.
-      autoregressive: if False, every sub-action reads c_1 only (the factorized ablation).
+      hidden_size: H, the width of the per-state stream h.
+      prefix_size: A, the width of the per-sample prefix stream r_d (the sampling loop's work
+        per sample and step is about A x P).
+      autoregressive: if False, every sub-action reads h only (the factorized ablation).
       min_log_std, max_log_std: clip range of the Gaussian log std (continuous spaces).
       name: the network's name.
 
@@ -355,9 +457,10 @@ class ProposalNetwork(network.Network):
       ValueError: for a non-positive size or an empty log-std range.
       UnsupportedActionSpecError: for an action spec tf_aql cannot handle.
     """
-    if state_embedding_size <= 0 or hidden_size <= 0:
+    if state_embedding_size <= 0 or hidden_size <= 0 or prefix_size <= 0:
       raise ValueError(f'ProposalNetwork needs positive sizes; got state_embedding_size='
-                       f'{state_embedding_size}, hidden_size={hidden_size}.')
+                       f'{state_embedding_size}, hidden_size={hidden_size}, '
+                       f'prefix_size={prefix_size}.')
     if not min_log_std < max_log_std:
       raise ValueError(f'ProposalNetwork needs min_log_std < max_log_std; got {min_log_std} '
                        f'and {max_log_std}.')
@@ -365,35 +468,45 @@ class ProposalNetwork(network.Network):
                      state_spec=(), name=name)
     self._action_space = ActionSpace(action_spec)
     self._hidden_size = hidden_size
-    self._autoregressive = autoregressive
+    self._prefix_size = prefix_size
+    self._autoregressive = autoregressive and self._action_space.num_dims > 1
     self._min_log_std = float(min_log_std)
     self._max_log_std = float(max_log_std)
-    self._setup_context()
+    self._context_layer = tf.keras.layers.Dense(hidden_size, name='context')
     self._setup_heads()
-    self._setup_embedding()
-
-  def _setup_context(self):
-    self._context_layer = tf.keras.layers.Dense(self._hidden_size, name='context')
+    self._setup_prefix_stream()
 
   def _setup_heads(self):
     space = self._action_space
-    num_params = space.max_num_values if space.is_discrete else 2
+    self._num_params = space.max_num_values if space.is_discrete else 2
     self.head_kernel = self.add_weight(
-        name='head_kernel', shape=[space.num_dims, self._hidden_size, num_params],
+        name='head_kernel', shape=[space.num_dims, self._hidden_size, self._num_params],
         initializer=tf.keras.initializers.TruncatedNormal(stddev=_HEAD_INIT_STDDEV))
     self.head_bias = self.add_weight(
-        name='head_bias', shape=[space.num_dims, num_params], initializer='zeros')
+        name='head_bias', shape=[space.num_dims, self._num_params], initializer='zeros')
 
-  def _setup_embedding(self):
+  def _setup_prefix_stream(self):
+    """U, v, G (or g) and J; all None if factorized (no sub-action has a successor)."""
+    self.prefix_state_kernel = self.prefix_state_bias = None
+    self.action_embedding = self.prefix_head_kernel = None
+    if not self._autoregressive:
+      return
     space = self._action_space
-    self.action_embedding = None
-    if not self._autoregressive or space.num_dims == 1:
-      return  # No sub-action has a successor to condition.
-    shape = ([space.num_dims - 1, space.max_num_values, self._hidden_size] if space.is_discrete
-             else [space.num_dims - 1, self._hidden_size])
+    num_conditioned = space.num_dims - 1
+    self.prefix_state_kernel = self.add_weight(
+        name='prefix_state_kernel', shape=[num_conditioned, self._hidden_size, self._prefix_size],
+        initializer=tf.keras.initializers.TruncatedNormal(stddev=self._hidden_size ** -0.5))
+    self.prefix_state_bias = self.add_weight(
+        name='prefix_state_bias', shape=[num_conditioned, self._prefix_size],
+        initializer='zeros')
+    shape = ([num_conditioned, space.max_num_values, self._prefix_size] if space.is_discrete
+             else [num_conditioned, self._prefix_size])
     self.action_embedding = self.add_weight(
         name='action_embedding', shape=shape,
         initializer=tf.keras.initializers.TruncatedNormal(stddev=_EMBEDDING_INIT_STDDEV))
+    self.prefix_head_kernel = self.add_weight(
+        name='prefix_head_kernel', shape=[num_conditioned, self._prefix_size, self._num_params],
+        initializer=tf.keras.initializers.TruncatedNormal(stddev=_HEAD_INIT_STDDEV))
 
   @property
   def action_space(self) -> ActionSpace:
@@ -401,7 +514,7 @@ class ProposalNetwork(network.Network):
 
   @property
   def context_layer(self) -> tf.keras.layers.Dense:
-    """The Dense layer computing c_1 = W_s e(s) + b_s."""
+    """The Dense layer computing W_s e(s) + b_s (h is its relu)."""
     return self._context_layer
 
   @property
@@ -422,14 +535,20 @@ class ProposalNetwork(network.Network):
       training: unused.
     """
     del step_type, training
-    context = self._context_layer(tf.cast(state_embedding, tf.float32))  # [B, H]
-    embedding = (None if self.action_embedding is None
-                 else tf.convert_to_tensor(self.action_embedding))
+    hidden = tf.nn.relu(self._context_layer(tf.cast(state_embedding, tf.float32)))  # [B, H]
+    state_params = (tf.einsum('bh,dhp->bdp', hidden, self.head_kernel)
+                    + self.head_bias)  # [B, D, P]
+    prefix_state = action_embedding = prefix_head_kernel = None
+    if self._autoregressive:
+      prefix_state = (tf.einsum('bh,dha->bda', hidden, self.prefix_state_kernel)
+                      + self.prefix_state_bias)  # [B, D-1, A]
+      action_embedding = tf.convert_to_tensor(self.action_embedding)
+      prefix_head_kernel = tf.convert_to_tensor(self.prefix_head_kernel)
     proposal = AutoregressiveProposal(
-        context=context,
-        head_kernel=tf.convert_to_tensor(self.head_kernel),
-        head_bias=tf.convert_to_tensor(self.head_bias),
-        action_embedding=embedding,
+        state_params=state_params,
+        prefix_state=prefix_state,
+        action_embedding=action_embedding,
+        prefix_head_kernel=prefix_head_kernel,
         action_space=self._action_space,
         min_log_std=self._min_log_std,
         max_log_std=self._max_log_std)

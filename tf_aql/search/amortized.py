@@ -73,9 +73,11 @@ class AmortizedSearch(base.ActionSearch):
               proposal: Optional[tfp.distributions.Distribution],
               seed: Optional[types.Seed]) -> base.SearchResult:
     candidates = []
+    proposal_sample = None
     if self._num_proposal_samples > 0:
       proposal_seed = tfp.util.SeedStream(seed, salt='AmortizedSearch')()
       candidates.append(self._sample_proposal(proposal, proposal_seed))  # [B, N, D]
+      proposal_sample = candidates[0][:, 0, :]  # [B, D]
     if self._num_uniform_samples > 0:
       # Seeded as `UniformSearch`: with N = 0 both searches draw the same candidates.
       candidates.append(self.action_space.sample_uniform(
@@ -87,7 +89,8 @@ class AmortizedSearch(base.ActionSearch):
     from_proposal = tf.cast(best_index < self._num_proposal_samples, tf.float32)  # [B]
     return base.SearchResult(best_actions=best_actions,  # [B, D]
                              best_q_values=best_q_values,  # [B]
-                             from_proposal=from_proposal)
+                             from_proposal=from_proposal,
+                             proposal_sample=proposal_sample)
 
   def _sample_proposal(self, proposal: tfp.distributions.Distribution,
                        seed: Optional[types.Seed]) -> tf.Tensor:

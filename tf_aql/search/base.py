@@ -28,10 +28,14 @@ class SearchResult(NamedTuple):
     best_q_values: [B] float32, the score of `best_actions`.
     from_proposal: [B] float32, 1.0 where the best candidate was drawn from the proposal
       `mu(a|s)` rather than from the uniform set (always 0 for searches without a proposal).
+    proposal_sample: [B, D] internal actions, one of the search's draws from `mu(.|s)` per
+      state (a sample of mu, not selected by Q), or None for searches without a proposal. The
+      agent's entropy estimate reuses it instead of drawing a new one.
   """
   best_actions: tf.Tensor
   best_q_values: tf.Tensor
   from_proposal: tf.Tensor
+  proposal_sample: Optional[tf.Tensor] = None
 
 
 class ActionSearch(abc.ABC):
