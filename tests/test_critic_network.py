@@ -76,5 +76,38 @@ class CriticNetworkTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(batched[:, k], single)
 
 
+  def test_gathered_discrete_scoring_equals_the_one_hot_matmul(self):
+    # `score` sums D gathered rows of W_a; the reference multiplies the one-hot features by W_a
+    # (the Dense layer as a user would call it). Values and gradients must agree.
+    spec = tensor_spec.BoundedTensorSpec([5], tf.int32, [0] * 5, [2, 6, 3, 6, 1])
+    critic = CriticNetwork((OBS_SPEC, spec), torso_fc_layer_params=(16,),
+                           head_fc_layer_params=(32, 8))
+    critic.create_variables()
+    observation = tf.random.normal([4, 3], seed=5)
+    candidates = critic.action_space.sample_uniform([4, 50], seed=6)  # [B, K, D]
+
+    def one_hot_score(embedding):
+      # pylint: disable=protected-access
+      features = tf.reshape(critic.action_space.features(candidates), [200, -1])
+      hidden = tf.reshape(critic._action_projection(features), [4, 50, 32])
+      hidden = tf.nn.relu(hidden + critic._state_projection(embedding)[:, None, :])
+      hidden = tf.reshape(hidden, [200, 32])
+      for layer in critic._head_layers:
+        hidden = layer(hidden)
+      return tf.reshape(critic._q_layer(hidden), [4, 50])
+
+    results = []
+    for score_fn in (lambda e: critic.score(e, candidates), one_hot_score):
+      with tf.GradientTape() as tape:
+        q_values = score_fn(critic.embed(observation))
+        loss = tf.reduce_sum(tf.sin(q_values))
+      results.append((q_values, tape.gradient(loss, critic.trainable_variables)))
+    (gathered, gathered_grads), (one_hot, one_hot_grads) = results
+    self.assertAllClose(gathered, one_hot, rtol=1e-5, atol=1e-6)
+    self.assertGreater(float(tf.math.reduce_std(gathered)), 1e-3)  # not a constant
+    for variable, a, b in zip(critic.trainable_variables, gathered_grads, one_hot_grads):
+      self.assertAllClose(tf.convert_to_tensor(a), tf.convert_to_tensor(b), rtol=1e-4,
+                          atol=1e-6, msg=variable.name)
+
 if __name__ == '__main__':
   tf.test.main()
