@@ -535,19 +535,26 @@ def memory_table(results: Dict[str, float]) -> str:
 def targets(learner: Dict[str, Dict], micro: Dict) -> List[str]:
   """The speed targets, each 'met' or 'NOT met' with the numbers.
 
-  Scoring is compared with the fp32 matmul ceiling by its effective rate: the FLOPs of the
+  Scoring is compared with two fp32 matmul ceilings by its effective rate: the FLOPs of the
   dense function it computes (the one-hot first layer counted as the matmul it replaces,
   `score_flops`) divided by its time. The gathered first layer does less work than that, so
-  the effective rate can exceed the ceiling.
+  the effective rate can exceed a ceiling. Ceilings: the rate of the 4096^3 matmul, and the rate
+  of scoring's own dense matmuls alone at the same shapes ('its matmuls only'); the second is
+  the one the target uses, since on a machine whose memory bandwidth limits the large matmul
+  the first is below what matmuls of scoring's shapes reach.
   """
   lines = []
   items = micro['items']
   for task in FLAGS.tasks:
     score = next((r for n, r in items.items() if n.startswith(f'{task}:score [')), None)
-    if score:
-      fraction = score['fraction_of_fp32_matmul']
-      lines.append(f'- {task}: candidate scoring at {fraction:.2f} of the fp32 matmul ceiling '
-                   f'(effective rate; target >= 1): {"met" if fraction >= 1 else "NOT met"}.')
+    matmuls = items.get(f'{task}:score, its matmuls only')
+    if score and matmuls:
+      fraction = score['gflops_per_s'] / matmuls['gflops_per_s']
+      lines.append(f'- {task}: candidate scoring at {fraction:.2f} of the fp32 rate of its own '
+                   f'matmuls at the same shapes ({score["gflops_per_s"]:.0f} vs '
+                   f'{matmuls["gflops_per_s"]:.0f} GFLOP/s; {score["fraction_of_fp32_matmul"]:.2f}'
+                   f' of the 4096^3 matmul; target >= 1): '
+                   f'{"met" if fraction >= 1 else "NOT met"}.')
     uniform, qt_opt = learner.get(f'{task}:uniform_ql'), learner.get(f'{task}:qt_opt_budget')
     for method in AQL_VARIANTS:
       aql = learner.get(f'{task}:{method}')
