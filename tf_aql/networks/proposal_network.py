@@ -43,9 +43,8 @@ Costs. Sampling n actions for B states runs the wide stream once on [B, H] (two 
 sequential steps over [n, B, A]: a relu, an [n*B, A] x [A, P] matmul, a draw from noise drawn
 for all steps at once (discrete: Gumbel-max, argmax_v theta_d[v] + g_v with g ~ Gumbel(0, 1),
 an exact Categorical draw in two ops; continuous: m_d + sigma_d z with z ~ Normal(0, 1)) and an
-embedding gather. The first
-sub-action's parameters are the same for all n samples of a state: [B, P], broadcast. `log_prob`
-uses teacher forcing: with the actions known, every r_d is a cumsum of their embeddings and all
+embedding gather. The first sub-action's parameters are the same for all n samples of a state:
+[B, P], broadcast. `log_prob` uses teacher forcing: with the actions known, every r_d is a cumsum of their embeddings and all
 steps run in one einsum (no loop over D).
 
 Entropy. H(mu(.|s)) has no closed form; `entropy()` returns an unbiased single-sample estimate
@@ -57,9 +56,10 @@ before, e.g. by the search):
   change-of-variables term, H(mu_d) = H(Normal(m_d, sigma_d)) + E_x[log(1 - tanh(x)^2)]
   + log((high_d - low_d) / 2). This is the Rao-Blackwellized form of -log mu(a) (same mean,
   lower variance), and its gradient is the reparameterized gradient of the entropy.
-The sampled prefix itself is not differentiated (discrete: no score-function term), so for
-autoregressive discrete proposals the gradient is that of sum_d H(mu_d) at the sampled prefix
-(exact for `autoregressive=False`).
+The sampled prefix itself is not differentiated (discrete: no score-function term; continuous:
+`entropy()` differentiates the prefix's reparameterized draws, `log_prob_and_entropy_along`
+holds a given prefix fixed), so for autoregressive proposals the gradient is that of
+sum_d H(mu_d) at the sampled prefix (exact for `autoregressive=False`).
 """
 
 from typing import Optional, Tuple
