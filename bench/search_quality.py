@@ -35,7 +35,7 @@ SubActionChain runs the table also gives the true reward of the found action (wh
 environment pays, in [0, 1]) and how often the critic scores the task's true optimum below the
 action the search found (the critic's error, which no search can fix).
 
-  .venv/bin/python bench/search_quality.py --output_json=bench/search_quality.json
+  .venv/bin/python bench/search_quality.py --output_json=bench/results/search_quality.json
   .venv/bin/python bench/search_quality.py --spaces= \
       --run_dirs=bench/out/learning/chain_1e10/aql_seed0,bench/out/learning/chain_1e10/uniform_ql_seed0
 """
