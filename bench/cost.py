@@ -248,23 +248,13 @@ def score_flops(critic, batch_size: int, num_candidates: int) -> int:
 
 
 def one_hot_score(critic):
-  """Bench-side reference (not library code): critic.score with discrete actions entering the
-  first head layer as a one-hot [B*K, D*V] matmul, the path the library used before it
-  gathered kernel rows. Same function, so the FLOPs counted for both are the same."""
+  """Reference: critic.score with discrete actions entering the first head layer as a one-hot
+  [B*K, D*V] matmul (the critic's dense path), instead of its gathered sum of kernel rows.
+  Same function, so the FLOPs counted for both are the same."""
   # pylint: disable=protected-access
   def score(state_embedding, candidate_actions):
-    batch_size, num_candidates = tf.shape(candidate_actions)[0], tf.shape(candidate_actions)[1]
-    features = tf.reshape(critic.action_space.features(candidate_actions),
-                          [-1, critic.action_space.feature_size])  # [B*K, D*V]
-    action_part = critic._action_projection(features)  # [B*K, H]
     state_part = critic._state_projection(state_embedding)  # [B, H]
-    width = tf.shape(action_part)[-1]
-    hidden = tf.reshape(action_part, [batch_size, num_candidates, width])
-    hidden = critic._activation_fn(hidden + state_part[:, tf.newaxis, :])
-    hidden = tf.reshape(hidden, [-1, width])
-    for layer in critic._head_layers:
-      hidden = layer(hidden)
-    return tf.reshape(critic._q_layer(hidden), [batch_size, num_candidates])
+    return critic._head(critic._dense_first_layer(state_part, candidate_actions, False), False)
   return score
 
 

@@ -86,15 +86,10 @@ class CriticNetworkTest(tf.test.TestCase, parameterized.TestCase):
     observation = tf.random.normal([4, 3], seed=5)
     candidates = critic.action_space.sample_uniform([4, 50], seed=6)  # [B, K, D]
 
-    def one_hot_score(embedding):
+    def one_hot_score(embedding):  # the first layer as the one-hot matmul
       # pylint: disable=protected-access
-      features = tf.reshape(critic.action_space.features(candidates), [200, -1])
-      hidden = tf.reshape(critic._action_projection(features), [4, 50, 32])
-      hidden = tf.nn.relu(hidden + critic._state_projection(embedding)[:, None, :])
-      hidden = tf.reshape(hidden, [200, 32])
-      for layer in critic._head_layers:
-        hidden = layer(hidden)
-      return tf.reshape(critic._q_layer(hidden), [4, 50])
+      state_part = critic._state_projection(embedding)
+      return critic._head(critic._dense_first_layer(state_part, candidates, False), False)
 
     results = []
     for score_fn in (lambda e: critic.score(e, candidates), one_hot_score):

@@ -27,6 +27,7 @@ import gin
 import tensorflow as tf
 from tf_agents.agents import data_converter
 from tf_agents.agents import tf_agent
+from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 from tf_agents.utils import common
 from tf_agents.utils import eager_utils
@@ -380,9 +381,9 @@ class AqlAgent(tf_agent.TFAgent):
 class _TransitionBatch(NamedTuple):
   """n-step transitions of a learner batch: time steps at s and s' [B, ...], actions [B, D]
   (internal), valid_mask [B] (0 where a sample crosses an episode boundary)."""
-  time_steps: tf.Tensor
+  time_steps: ts.TimeStep
   actions: tf.Tensor
-  next_time_steps: tf.Tensor
+  next_time_steps: ts.TimeStep
   valid_mask: tf.Tensor
 
 

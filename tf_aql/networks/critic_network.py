@@ -129,31 +129,42 @@ class CriticNetwork(network.Network):
     Returns:
       candidate_q_values: [B, K] float32.
     """
+    state_part = self._state_projection(state_embedding, training=training)  # [B, H]
+    if self._action_space.is_discrete:
+      hidden = self._gathered_first_layer(state_part, candidate_actions)  # [B, K, H]
+    else:
+      hidden = self._dense_first_layer(state_part, candidate_actions, training)  # [B, K, H]
+    return self._head(hidden, training)
+
+  def _gathered_first_layer(self, state_part: tf.Tensor,
+                            candidate_actions: tf.Tensor) -> tf.Tensor:
+    """act(W_s e + b + W_a phi(a_k)) for discrete actions, W_a phi(a_k) as a sum of D rows of
+    W_a: state_part [B, H], candidates [B, K, D] -> [B, K, H]."""
+    rows = candidate_actions + self._row_offsets  # [B, K, D], rows of W_a
+    first_layer = _compiled_gathered_first_layer(self._activation_fn)
+    return first_layer(self._action_projection.kernel, rows, state_part)
+
+  def _dense_first_layer(self, state_part: tf.Tensor, candidate_actions: tf.Tensor,
+                         training: bool) -> tf.Tensor:
+    """act(W_s e + b + W_a phi(a_k)) as a matmul of the features phi: state_part [B, H],
+    candidates [B, K, D] -> [B, K, H]. The path of continuous actions (and, for discrete ones,
+    the one-hot reference of `_gathered_first_layer`)."""
     batch_size = tf.shape(candidate_actions)[0]
     num_candidates = tf.shape(candidate_actions)[1]
-    state_part = self._state_projection(state_embedding, training=training)  # [B, H]
-    hidden = self._first_head_layer(state_part, candidate_actions, training)  # [B, K, H]
-    width = tf.shape(hidden)[-1]
-    hidden = tf.reshape(hidden, [batch_size * num_candidates, width])  # [B*K, H]
+    features = self._action_space.features(candidate_actions)  # [B, K, F]
+    flat_features = tf.reshape(features, [-1, self._action_space.feature_size])  # [B*K, F]
+    action_part = self._action_projection(flat_features, training=training)  # [B*K, H]
+    hidden = tf.reshape(action_part, [batch_size, num_candidates, tf.shape(action_part)[-1]])
+    return self._activation_fn(hidden + state_part[:, tf.newaxis, :])  # [B, K, H]
+
+  def _head(self, hidden: tf.Tensor, training: bool) -> tf.Tensor:
+    """The head MLP and the Q layer on the first layer's output: [B, K, H] -> [B, K]."""
+    batch_size, num_candidates = tf.shape(hidden)[0], tf.shape(hidden)[1]
+    hidden = tf.reshape(hidden, [batch_size * num_candidates, tf.shape(hidden)[-1]])  # [B*K, H]
     for layer in self._head_layers:
       hidden = layer(hidden, training=training)
     q_values = self._q_layer(hidden, training=training)  # [B*K, 1]
     return tf.reshape(q_values, [batch_size, num_candidates])
-
-  def _first_head_layer(self, state_part: tf.Tensor, candidate_actions: tf.Tensor,
-                        training: bool) -> tf.Tensor:
-    """act(W_s e + b + W_a phi(a_k)): state_part [B, H], candidates [B, K, D] -> [B, K, H]."""
-    if self._action_space.is_discrete:
-      rows = candidate_actions + self._row_offsets  # [B, K, D], rows of W_a
-      first_layer = _compiled_gathered_first_layer(self._activation_fn)
-      return first_layer(self._action_projection.kernel, rows, state_part)
-    batch_size = tf.shape(candidate_actions)[0]
-    num_candidates = tf.shape(candidate_actions)[1]
-    features = self._action_space.features(candidate_actions)  # [B, K, D]
-    flat_features = tf.reshape(features, [-1, self._action_space.feature_size])  # [B*K, D]
-    action_part = self._action_projection(flat_features, training=training)  # [B*K, H]
-    hidden = tf.reshape(action_part, [batch_size, num_candidates, tf.shape(action_part)[-1]])
-    return self._activation_fn(hidden + state_part[:, tf.newaxis, :])  # [B, K, H]
 
   def call(self, inputs, step_type=None, network_state=(), training=False):
     """(observation [B, ...], action [B, *action_spec.shape]) -> (q_values [B], state)."""

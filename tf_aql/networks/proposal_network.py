@@ -44,8 +44,8 @@ sequential steps over [n, B, A]: a relu, an [n*B, A] x [A, P] matmul, a draw fro
 for all steps at once (discrete: Gumbel-max, argmax_v theta_d[v] + g_v with g ~ Gumbel(0, 1),
 an exact Categorical draw in two ops; continuous: m_d + sigma_d z with z ~ Normal(0, 1)) and an
 embedding gather. The first sub-action's parameters are the same for all n samples of a state:
-[B, P], broadcast. `log_prob` uses teacher forcing: with the actions known, every r_d is a cumsum of their embeddings and all
-steps run in one einsum (no loop over D).
+[B, P], broadcast. `log_prob` uses teacher forcing: with the actions known, every r_d is a
+cumsum of their embeddings and all steps run in one einsum (no loop over D).
 
 Entropy. H(mu(.|s)) has no closed form; `entropy()` returns an unbiased single-sample estimate
 from the chain rule H(mu) = sum_d E_{a_<d ~ mu}[H(mu_d(.|s, a_<d))], along one sampled prefix
@@ -214,9 +214,7 @@ class AutoregressiveProposal(tfd.Distribution):
                               -1. + UNIT_EPS, 1. - UNIT_EPS)  # [B, D]
       noise = tf.stop_gradient((tf.atanh(unit) - normal.loc) / normal.scale)  # [B, D]
       pre_tanh = normal.loc + normal.scale * noise  # [B, D]
-      log_det = (tfb.Tanh().forward_log_det_jacobian(pre_tanh, event_ndims=0)
-                 + np.log(self._half_range))  # [B, D]
-      step_entropies = normal.entropy() + log_det  # [B, D]
+      step_entropies = normal.entropy() + self._log_det(pre_tanh, self._half_range)  # [B, D]
     return log_probs, tf.reduce_sum(step_entropies, axis=-1)
 
   # --- tfd.Distribution hooks --------------------------------------------------------------
@@ -291,7 +289,7 @@ class AutoregressiveProposal(tfd.Distribution):
         params = params + tf.einsum('nba,ap->nbp', hidden, self._prefix_head_kernel[d - 1])
       step_noise = None if greedy else noise[d]
       if space.is_discrete:
-        action, unit, log_prob, entropy = self._discrete_step(params, step_noise, d, with_stats)
+        action, unit, log_prob, entropy = self._discrete_step(params, step_noise, with_stats)
       else:
         action, unit, log_prob, entropy = self._continuous_step(params, step_noise, d,
                                                                 with_stats)
@@ -324,19 +322,16 @@ class AutoregressiveProposal(tfd.Distribution):
       return -tf.math.log(-tf.math.log(uniform))
     return tf.random.stateless_normal(shape, seed)
 
-  def _discrete_step(self, logits: tf.Tensor, gumbel: Optional[tf.Tensor], dim: int,
-                     with_stats: bool):
+  def _discrete_step(self, logits: tf.Tensor, gumbel: Optional[tf.Tensor], with_stats: bool):
     """Draws sub-action `dim` by Gumbel-max (or takes the argmax if `gumbel` is None).
 
     Args:
       logits: [n or 1, B, V], already masked (a masked logit, -1e9, never wins).
       gumbel: [n, B, V] Gumbel(0, 1) noise, or None (greedy).
-      dim: the sub-action (unused: the mask is in the logits).
 
     Returns:
       (action [n or 1, B] int32, None, log-prob or None, entropy or None).
     """
-    del dim
     noisy_logits = logits if gumbel is None else logits + gumbel
     action = tf.argmax(noisy_logits, axis=-1, output_type=tf.int32)  # [n or 1, B]
     if not with_stats:
@@ -365,9 +360,13 @@ class AutoregressiveProposal(tfd.Distribution):
                               space.low[dim], space.high[dim])
     if not with_stats:
       return action, unit, None, None
-    log_det = tfb.Tanh().forward_log_det_jacobian(pre_tanh, event_ndims=0)
-    log_det += np.log(self._half_range[dim])
+    log_det = self._log_det(pre_tanh, self._half_range[dim])
     return action, unit, normal.log_prob(pre_tanh) - log_det, normal.entropy() + log_det
+
+  @staticmethod
+  def _log_det(pre_tanh: tf.Tensor, half_range: np.ndarray) -> tf.Tensor:
+    """log |da/dx| of a = center + half_range tanh(x), elementwise."""
+    return tfb.Tanh().forward_log_det_jacobian(pre_tanh, event_ndims=0) + np.log(half_range)
 
   def _teacher_forced_params(self, actions: tf.Tensor) -> tf.Tensor:
     """Head outputs theta_d for known actions [..., B, D] -> [..., B, D, P] ([B, D, P] if
