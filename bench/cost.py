@@ -254,7 +254,7 @@ def one_hot_score(critic):
   # pylint: disable=protected-access
   def score(state_embedding, candidate_actions):
     state_part = critic._state_projection(state_embedding)  # [B, H]
-    return critic._head(critic._dense_first_layer(state_part, candidate_actions, False), False)
+    return critic._head(critic._dense_first_layer(state_part, candidate_actions), False)
   return score
 
 

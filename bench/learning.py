@@ -44,6 +44,11 @@ flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds; one run per method and seed.
 flags.DEFINE_integer('num_env_steps', None, 'Environment steps per run (default: the env file).')
 flags.DEFINE_integer('eval_interval', None, 'Environment steps between evaluations.')
 flags.DEFINE_multi_string('gin_bindings', [], 'Extra bindings applied to every run.')
+flags.DEFINE_multi_string(
+    'variant', [], "Ablations side by side: 'NAME=BINDING[;BINDING...]' runs every method "
+    "again with these bindings into <method>+<NAME>_seed<k> (repeatable); the plain method "
+    "runs too unless --novariant_base.")
+flags.DEFINE_bool('variant_base', True, 'With --variant: also run the methods unchanged.')
 flags.DEFINE_string('out_dir', os.path.join(REPO, 'bench', 'out', 'learning'), 'Run folders.')
 flags.DEFINE_string('output_md', None, 'Also write the table to this markdown file.')
 flags.DEFINE_multi_string(
@@ -55,20 +60,38 @@ flags.DEFINE_list('report_steps', [], 'Also tabulate the return (mean ± std ove
 FLAGS = flags.FLAGS
 
 
-def run_dir(method: str, seed: str) -> str:
-  return os.path.join(FLAGS.out_dir, FLAGS.suite, f'{method}_seed{seed}')
+def variants() -> Dict[str, List[str]]:
+  """--variant parsed: name -> its extra bindings; '' is the unchanged method."""
+  parsed = {'': []} if FLAGS.variant_base or not FLAGS.variant else {}
+  for spec in FLAGS.variant:
+    name, sep, bindings = spec.partition('=')
+    if not sep or not name.strip() or not bindings.strip():
+      raise app.UsageError(f"--variant={spec!r}: expected 'NAME=BINDING[;BINDING...]'.")
+    parsed[name.strip()] = [b.strip() for b in bindings.split(';') if b.strip()]
+  return parsed
 
 
-def command(method: str, seed: str) -> List[str]:
-  """The train_eval command line of one run."""
+def split_run(run: str):
+  """'aql+cdq' -> ('aql', extra bindings of variant 'cdq'); 'aql' -> ('aql', [])."""
+  method, _, name = run.partition('+')
+  return method, variants()[name]
+
+
+def run_dir(run: str, seed: str) -> str:
+  return os.path.join(FLAGS.out_dir, FLAGS.suite, f'{run}_seed{seed}')
+
+
+def command(run: str, seed: str) -> List[str]:
+  """The train_eval command line of one run ('METHOD' or 'METHOD+VARIANT')."""
+  method, variant_bindings = split_run(run)
   bindings = [f'train_eval.seed = {seed}', 'train_eval.show_progress = False']
   if FLAGS.num_env_steps:
     bindings.append(f'train_eval.num_env_steps = {FLAGS.num_env_steps}')
   if FLAGS.eval_interval:
     bindings.append(f'train_eval.eval_interval = {FLAGS.eval_interval}')
-  bindings += FLAGS.gin_bindings
+  bindings += FLAGS.gin_bindings + variant_bindings
   return ([sys.executable, os.path.join(REPO, 'train', 'train_eval.py'),
-           f'--root_dir={run_dir(method, seed)}',
+           f'--root_dir={run_dir(run, seed)}',
            f'--gin_file={os.path.join(REPO, "gin", "methods", method + ".gin")}',
            f'--gin_file={os.path.join(REPO, "gin", "envs", FLAGS.suite + ".gin")}'] +
           [f'--gin_bindings={b}' for b in bindings])
@@ -173,7 +196,8 @@ def main(argv):
   del argv
   if FLAGS.suite not in SUITES:
     raise app.UsageError(f'Unknown suite {FLAGS.suite}; choose one of {sorted(SUITES)}.')
-  methods = FLAGS.methods or list(SUITES[FLAGS.suite])
+  methods = [m + (f'+{name}' if name else '')
+             for m in (FLAGS.methods or list(SUITES[FLAGS.suite])) for name in variants()]
   for seed in FLAGS.seeds:  # seed-major: every method gets its first seed early
     for method in methods:
       run_one(method, seed)

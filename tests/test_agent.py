@@ -14,6 +14,7 @@ from tf_agents.utils import common
 
 from tf_aql.action_space import ActionSpace
 from tf_aql.agents import losses
+from tf_aql.agents import aql_agent
 from tf_aql.agents.aql_agent import AqlAgent
 from tf_aql.networks.critic_network import CriticNetwork
 from tf_aql.networks.proposal_network import ProposalNetwork
@@ -34,6 +35,7 @@ def make_agent(search_cls=ExhaustiveSearch, use_proposal=False, action_spec=ACTI
                          head_fc_layer_params=(16, 16))
   proposal = (ProposalNetwork(action_spec, critic.state_embedding_size, hidden_size=16)
               if use_proposal else None)
+  kwargs.setdefault('clipped_double_q', False)  # one critic unless a test asks for two
   agent = AqlAgent(TIME_STEP_SPEC, action_spec, critic, search_cls(ActionSpace(action_spec)),
                    optimizer=tf.keras.optimizers.Adam(learning_rate),
                    proposal_network=proposal, **kwargs)
@@ -121,7 +123,19 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     expected = np.mean(mask * huber(targets - q_values.numpy()))
     self.assertAllClose(loss_info.extra.critic_loss, expected, rtol=1e-5)
     self.assertAllClose(loss_info.extra.mean_td_target, targets.mean(), rtol=1e-5)
+    self.assertAllClose(loss_info.extra.mean_q, q_values.numpy().mean(), rtol=1e-5)
+    self.assertAllClose(loss_info.extra.mean_next_q, next_q.mean(), rtol=1e-5)
     self.assertAllClose(loss_info.loss, expected, rtol=1e-5)  # no proposal: L = L_Q
+
+  def test_td_errors_loss_fn_from_gin(self):
+    gin.parse_config('AqlAgent.td_errors_loss_fn = @squared_loss')
+    agent = make_agent(gamma=0.0)
+    experience = fixed_batch(agent)
+    observation = experience.observation[:, 0]
+    q_values, _ = agent.critic_network((observation, experience.action[:, 0]))
+    errors = experience.reward[:, 0].numpy() - q_values.numpy()
+    self.assertAllClose(agent.loss(experience).extra.critic_loss, np.mean(errors ** 2),
+                        rtol=1e-5)
 
   def test_n_step_target_matches_hand_computation(self):
     agent = make_agent(gamma=0.5, n_step_update=2)
@@ -249,6 +263,19 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
               for t in agent._target_critic_networks]
     self.assertAllClose(next_q, np.minimum(values[0], values[1]))
     self.assertFalse(np.allclose(values[0], values[1]))  # two different critics
+
+  def test_clipped_double_q_defaults_to_on_exactly_when_gamma_is_positive(self):
+    self.assertLen(make_agent(clipped_double_q=None, gamma=0.99)._critic_networks, 2)
+    self.assertLen(make_agent(clipped_double_q=None, gamma=0.0)._critic_networks, 1)
+
+  def test_gradient_clipping_scales_all_gradients_by_one_global_factor(self):
+    variables = [tf.Variable([0.0, 0.0]), tf.Variable([0.0])]
+    gradients = [tf.constant([3.0, 0.0]), tf.constant([4.0])]  # global norm 5
+    clipped = aql_agent.clip_by_global_norm(list(zip(gradients, variables)), 1.0)
+    # Per-variable clipping would give [1, 0] and [1]; the global norm scales both by 1/5.
+    self.assertAllClose(clipped[0][0], [0.6, 0.0])
+    self.assertAllClose(clipped[1][0], [0.8])
+    self.assertIs(clipped[1][1], variables[1])
 
   def test_double_q_chooses_with_online_critic(self):
     agent = make_agent(double_q=True)

@@ -76,33 +76,74 @@ class CriticNetworkTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(batched[:, k], single)
 
 
-  def test_gathered_discrete_scoring_equals_the_one_hot_matmul(self):
-    # `score` sums D gathered rows of W_a; the reference multiplies the one-hot features by W_a
-    # (the Dense layer as a user would call it). Values and gradients must agree.
+  @parameterized.named_parameters(
+      ('one_hot', 'one_hot', False), ('one_hot_and_ordinal', 'one_hot_and_ordinal', False),
+      ('ordinal_layer_norm', 'one_hot_and_ordinal', True))
+  def test_gathered_discrete_scoring_equals_the_feature_matmul(self, encoding, layer_norm):
+    # `score` sums D gathered rows of one [D*V, H] table; the reference multiplies the one-hot
+    # features by W_a and (ordinal encoding) each sub-action's level u_d(a_d) by its row w_d,
+    # written out here from the variables. Values and gradients must agree.
     spec = tensor_spec.BoundedTensorSpec([5], tf.int32, [0] * 5, [2, 6, 3, 6, 1])
     critic = CriticNetwork((OBS_SPEC, spec), torso_fc_layer_params=(16,),
-                           head_fc_layer_params=(32, 8))
+                           head_fc_layer_params=(32, 8), discrete_action_encoding=encoding,
+                           layer_norm=layer_norm)
     critic.create_variables()
+    space = critic.action_space
     observation = tf.random.normal([4, 3], seed=5)
-    candidates = critic.action_space.sample_uniform([4, 50], seed=6)  # [B, K, D]
+    candidates = space.sample_uniform([4, 50], seed=6)  # [B, K, D]
 
-    def one_hot_score(embedding):  # the first layer as the one-hot matmul
+    def reference_score(embedding):
       # pylint: disable=protected-access
-      state_part = critic._state_projection(embedding)
-      return critic._head(critic._dense_first_layer(state_part, candidates, False), False)
+      one_hot = tf.one_hot(candidates, space.max_num_values)  # [B, K, D, V]
+      kernel = tf.reshape(critic._action_projection.kernel,
+                          [space.num_dims, space.max_num_values, -1])  # [D, V, H]
+      hidden = tf.einsum('bkdv,dvh->bkh', one_hot, kernel)
+      if encoding == 'one_hot_and_ordinal':
+        levels = tf.gather(space.ordinal_values(), candidates, axis=1, batch_dims=0)
+        levels = tf.einsum('dbkd->bkd', levels)  # [B, K, D]: u_d(a_d)
+        hidden += tf.einsum('bkd,dh->bkh', levels, critic._ordinal_projection.kernel)
+      hidden += critic._state_projection(embedding)[:, None, :]
+      if layer_norm:
+        hidden = critic._first_norm(hidden)
+      return critic._head(tf.nn.relu(hidden), False)
 
     results = []
-    for score_fn in (lambda e: critic.score(e, candidates), one_hot_score):
+    for score_fn in (lambda e: critic.score(e, candidates), reference_score):
       with tf.GradientTape() as tape:
         q_values = score_fn(critic.embed(observation))
         loss = tf.reduce_sum(tf.sin(q_values))
       results.append((q_values, tape.gradient(loss, critic.trainable_variables)))
-    (gathered, gathered_grads), (one_hot, one_hot_grads) = results
-    self.assertAllClose(gathered, one_hot, rtol=1e-5, atol=1e-6)
+    (gathered, gathered_grads), (reference, reference_grads) = results
+    self.assertAllClose(gathered, reference, rtol=1e-5, atol=1e-5)
     self.assertGreater(float(tf.math.reduce_std(gathered)), 1e-3)  # not a constant
-    for variable, a, b in zip(critic.trainable_variables, gathered_grads, one_hot_grads):
+    for variable, a, b in zip(critic.trainable_variables, gathered_grads, reference_grads):
       self.assertAllClose(tf.convert_to_tensor(a), tf.convert_to_tensor(b), rtol=1e-4,
-                          atol=1e-6, msg=variable.name)
+                          atol=1e-5, msg=variable.name)
+    # The dense path (continuous actions' path, one-hot features here) is the same function.
+    # pylint: disable=protected-access
+    state_part = critic._state_projection(critic.embed(observation))
+    dense = critic._dense_first_layer(state_part, candidates)
+    if layer_norm:
+      dense = tf.nn.relu(critic._first_norm(dense))
+    self.assertAllClose(critic._head(dense, False), reference, rtol=1e-5, atol=1e-5)
+
+  def test_ordinal_encoding_is_auto_for_ordered_values_only(self):
+    ordered = tensor_spec.BoundedTensorSpec([2], tf.int64, 0, 4, name='ordered_action')
+    plain = tensor_spec.BoundedTensorSpec([2], tf.int64, 0, 4, name='action')
+    counts = []
+    for spec in (ordered, plain, CONTINUOUS_SPEC):
+      critic = CriticNetwork((OBS_SPEC, spec), torso_fc_layer_params=(4,),
+                             head_fc_layer_params=(4,))
+      critic.create_variables()
+      counts.append(len(critic.trainable_variables))
+    # torso (2) + state projection (2) + action projection (1) + q layer (2), and for ordered
+    # values the ordinal rows w_d (1).
+    self.assertEqual(counts, [8, 7, 7])
+
+  def test_unknown_encoding_is_a_clear_error(self):
+    with self.assertRaisesRegex(ValueError, 'discrete_action_encoding'):
+      CriticNetwork((OBS_SPEC, DISCRETE_SPEC), discrete_action_encoding='thermometer')
+
 
 if __name__ == '__main__':
   tf.test.main()

@@ -11,12 +11,14 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.environments import utils as env_utils
 from tf_agents.specs import array_spec
+from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
-from tf_aql.action_space import UnsupportedActionSpecError
+from tf_aql.action_space import ActionSpace, UnsupportedActionSpecError
 from tf_aql.environments import DiscretizeBoxAction
 from tf_aql.environments import GymnasiumEnvironment
 from tf_aql.environments import load
+from tf_aql.environments.suite_gymnasium import action_spec_from_space
 
 _SUPPORTED = r'tf_aql supports Box \(bounded, shape \(\) or \[D\]\), Discrete and MultiDiscrete'
 
@@ -226,6 +228,17 @@ class SuiteGymnasiumTest(tf.test.TestCase, parameterized.TestCase):
     env.step(np.array([2], np.int64))
     self.assertAllClose(env.gym_env.unwrapped.last_u, 2.0)
     env_utils.validate_py_environment(env, episodes=1)
+
+  def test_discretized_actions_are_declared_ordered(self):
+    discretized = ActionSpace(tensor_spec.from_spec(
+        load('Pendulum-v1', discretize_bins=5).action_spec()))
+    self.assertTrue(discretized.ordered)
+    self.assertAllClose(discretized.ordinal_values(), [[-1.0, -0.5, 0.0, 0.5, 1.0]])
+    multi_discrete = ActionSpace(tensor_spec.from_spec(action_spec_from_space(
+        gymnasium.spaces.MultiDiscrete([3, 2]))))
+    self.assertFalse(multi_discrete.ordered)  # no order known: the critic stays one-hot
+    # Per-dimension value counts: each row spans [-1, 1] over its own values.
+    self.assertAllClose(multi_discrete.ordinal_values(), [[-1.0, 0.0, 1.0], [-1.0, 1.0, 3.0]])
 
   @parameterized.named_parameters(('one', 1), ('zero', 0), ('float', 2.5))
   def test_discretize_bad_num_bins_raises(self, num_bins):

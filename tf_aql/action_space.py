@@ -12,6 +12,12 @@ AQL (Van de Wiele et al., 2020, arXiv 2001.08116) treats an action as a vector o
 A scalar spec (shape `()`, e.g. gymnasium `Discrete(n)`) is a vector with D = 1; `to_spec` drops
 that axis again. The critic reads actions through `features`: one-hot per discrete sub-action,
 continuous sub-actions scaled to [-1, 1].
+
+Ordered values. A discrete spec named `ORDERED_SPEC_NAME` declares that the values of every
+sub-action are ordered (the bins of a discretized Box: value k is the k-th of K evenly spaced
+levels); `suite_gymnasium.load(..., discretize_bins=K)` names its action spec so. Such spaces
+have `ordered = True`, and `ordinal_values` places value k of sub-action d at
+2 k / (n_d - 1) - 1 in [-1, 1], as a continuous sub-action would be scaled.
 """
 
 from typing import Optional, Sequence, Union
@@ -22,6 +28,8 @@ from tf_agents.specs import tensor_spec
 from tf_agents.typing import types
 
 from tf_aql.errors import TfAqlError
+
+ORDERED_SPEC_NAME = 'ordered_action'  # a discrete spec whose sub-action values are ordered
 
 
 class UnsupportedActionSpecError(TfAqlError, ValueError):
@@ -38,6 +46,7 @@ class ActionSpace:
     num_values: int64 [D], values per discrete sub-action (discrete only).
     low, high: float32 [D], bounds per continuous sub-action (continuous only).
     dtype: int32 (discrete) or float32 (continuous), the dtype of action tensors inside tf_aql.
+    ordered: True for a discrete spec named `ORDERED_SPEC_NAME` (ordered values).
   """
 
   def __init__(self, action_spec: types.BoundedTensorSpec):
@@ -47,6 +56,7 @@ class ActionSpace:
     minimum = np.broadcast_to(np.asarray(self.spec.minimum), [self.num_dims])
     maximum = np.broadcast_to(np.asarray(self.spec.maximum), [self.num_dims])
     self.is_discrete = self.spec.dtype.is_integer
+    self.ordered = self.is_discrete and self.spec.name == ORDERED_SPEC_NAME
     if self.is_discrete:
       self.dtype = tf.int32
       self._offset = minimum.astype(np.int64)
@@ -118,6 +128,14 @@ class ActionSpace:
       outer = tf.shape(actions)[:-1]
       return tf.reshape(one_hot, tf.concat([outer, [self.feature_size]], axis=0))
     return self.scale_to_unit(actions)
+
+  def ordinal_values(self) -> np.ndarray:
+    """float32 [D, max_num_values]: value k of sub-action d at 2 k / (n_d - 1) - 1 (0 when
+    n_d = 1; padding columns k >= n_d continue the line and are never read). Discrete only."""
+    steps = np.maximum(self.num_values - 1, 1).astype(np.float32)[:, np.newaxis]  # [D, 1]
+    levels = np.arange(self.max_num_values, dtype=np.float32)[np.newaxis, :]  # [1, V]
+    return np.where(self.num_values[:, np.newaxis] > 1, 2.0 * levels / steps - 1.0,
+                    0.0).astype(np.float32)
 
   def scale_to_unit(self, actions: types.Tensor) -> tf.Tensor:
     """Continuous [..., D] in [low, high] -> [..., D] in [-1, 1]."""

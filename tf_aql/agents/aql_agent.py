@@ -49,10 +49,12 @@ class AqlLossInfo(NamedTuple):
     critic_loss: L_Q, summed over the critics.
     proposal_loss: L_mu (0 without a proposal).
     proposal_entropy: the estimate of H(mu(.|s)) (0 without a proposal).
-    mean_best_q: mean value of the search's argmax: Q(s, a*(s)) at the sampled states when the
-      agent has a proposal (whose target needs that search); otherwise, since only the target
-      needs a search, min_i Q_target_i(s', a*(s')) at the next states (0 with gamma = 0, where
-      no search runs at all).
+    mean_q: mean of Q(s, a) of the replayed actions (the first critic), what the critic
+      predicts for the behaviour's actions.
+    mean_next_q: mean of the bootstrap value min_i Q_target_i(s', a*(s')) in the TD targets,
+      the value of the search's argmax at the next states (0 with gamma = 0, where no search
+      runs for the target). Defined the same for every search, so comparing it across methods
+      compares how much each search's argmax overestimates.
     best_from_proposal: fraction of states whose best candidate came from the proposal rather
       than the uniform set; near 0 means the proposal is not helping the search.
     mean_td_target: mean of the TD targets y.
@@ -60,7 +62,8 @@ class AqlLossInfo(NamedTuple):
   critic_loss: tf.Tensor
   proposal_loss: tf.Tensor
   proposal_entropy: tf.Tensor
-  mean_best_q: tf.Tensor
+  mean_q: tf.Tensor
+  mean_next_q: tf.Tensor
   best_from_proposal: tf.Tensor
   mean_td_target: tf.Tensor
 
@@ -87,7 +90,7 @@ class AqlAgent(tf_agent.TFAgent):
                target_update_tau: types.Float = 1.0,
                target_update_period: int = 100,
                double_q: bool = False,
-               clipped_double_q: bool = False,
+               clipped_double_q: Optional[bool] = None,
                td_errors_loss_fn: Callable = common.element_wise_huber_loss,
                reward_scale_factor: types.Float = 1.0,
                gradient_clipping: Optional[types.Float] = None,
@@ -120,7 +123,9 @@ class AqlAgent(tf_agent.TFAgent):
       target_update_tau: Polyak factor of the target update (1.0 copies).
       target_update_period: train steps between target updates.
       double_q: choose a*(s') with the online critic, evaluate it with the target.
-      clipped_double_q: train two critics and bootstrap from the min of their targets.
+      clipped_double_q: train two critics and bootstrap from the min of their targets (Fujimoto
+        et al., 2018; QT-Opt); None (the default) turns it on exactly when gamma > 0, where the
+        max over many candidates of a noisy critic would otherwise be bootstrapped on.
       td_errors_loss_fn: element-wise loss(targets, predictions) -> [B].
       reward_scale_factor: multiplies rewards.
       gradient_clipping: global-norm clip of the gradients, or None.
@@ -134,6 +139,8 @@ class AqlAgent(tf_agent.TFAgent):
                           proposal_states)
     self._search = search
     self._action_space = search.action_space
+    if clipped_double_q is None:
+      clipped_double_q = not (isinstance(gamma, (int, float)) and gamma == 0)
     self._setup_networks(time_step_spec, action_spec, critic_network, proposal_network,
                          clipped_double_q)
     self._optimizer = optimizer
@@ -246,7 +253,7 @@ class AqlAgent(tf_agent.TFAgent):
     gradients = tape.gradient(loss_info.loss, critic_variables + proposal_variables)
     grads_and_vars = list(zip(gradients, critic_variables + proposal_variables))
     if self._gradient_clipping is not None:
-      grads_and_vars = eager_utils.clip_gradient_norms(grads_and_vars, self._gradient_clipping)
+      grads_and_vars = clip_by_global_norm(grads_and_vars, self._gradient_clipping)
     if self._summarize_grads_and_vars:
       eager_utils.add_variables_summaries(grads_and_vars, self.train_step_counter)
       eager_utils.add_gradients_summaries(grads_and_vars, self.train_step_counter)
@@ -298,27 +305,27 @@ class AqlAgent(tf_agent.TFAgent):
                                 self._gamma)  # [B]
     with tf.name_scope('critic_loss'):
       actions = batch.actions[:, tf.newaxis, :]  # [B, 1, D]
-      critic_loss = 0.0
+      critic_loss, replay_q_values = 0.0, []
       for critic in self._critic_networks:
         embedding = critic.embed(batch.time_steps.observation, batch.time_steps.step_type,
                                  training)
-        q_values = critic.score(embedding, actions, training)[:, 0]  # [B]
-        critic_loss += losses.critic_loss(q_values, targets, batch.valid_mask,
+        replay_q_values.append(critic.score(embedding, actions, training)[:, 0])  # [B]
+        critic_loss += losses.critic_loss(replay_q_values[-1], targets, batch.valid_mask,
                                           self._td_errors_loss_fn, weights)
 
     proposal_loss = proposal_entropy = best_from_proposal = tf.constant(0.0)
-    mean_best_q = tf.reduce_mean(searched.next_q_values)
     if searched.best is not None:
       with tf.name_scope('proposal_loss'):
         proposal, _ = self._proposal_network(searched.proposal_embedding, training=training)
         proposal_loss, proposal_entropy = self._proposal_objective(
             proposal, searched.best, searched.proposal_sample)
-      mean_best_q = tf.reduce_mean(searched.best.best_q_values)
       best_from_proposal = tf.reduce_mean(searched.best.from_proposal)
 
     extra = AqlLossInfo(
         critic_loss=critic_loss, proposal_loss=proposal_loss,
-        proposal_entropy=proposal_entropy, mean_best_q=mean_best_q,
+        proposal_entropy=proposal_entropy,
+        mean_q=tf.reduce_mean(tf.stop_gradient(replay_q_values[0])),
+        mean_next_q=tf.reduce_mean(searched.next_q_values),
         best_from_proposal=best_from_proposal, mean_td_target=tf.reduce_mean(targets))
     self._summarize(extra)
     return tf_agent.LossInfo(critic_loss + proposal_loss, extra)
@@ -401,6 +408,14 @@ class _SearchPhase(NamedTuple):
   proposal_embedding: Optional[tf.Tensor]
   best: Optional[SearchResult]
   proposal_sample: Optional[tf.Tensor]
+
+
+def clip_by_global_norm(grads_and_vars, clip_norm: types.Float):
+  """Scales all gradients by one factor so that their joint (global) L2 norm is at most
+  `clip_norm` (`tf.clip_by_global_norm`): [(gradient, variable)] -> the same, clipped."""
+  gradients, variables = zip(*grads_and_vars)
+  clipped, _ = tf.clip_by_global_norm(list(gradients), clip_norm)
+  return list(zip(clipped, variables))
 
 
 def _stop_gradient_or_none(tensor: Optional[tf.Tensor]) -> Optional[tf.Tensor]:

@@ -19,9 +19,16 @@ where a*(s) is the search's argmax at s and lambda the entropy weight.
 
 from typing import Callable, Optional
 
+import gin
 import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
+from tf_agents.utils import common
+
+# The element-wise TD losses gin can name: `AqlAgent.td_errors_loss_fn = @huber_loss` (the
+# default: quadratic within 1 of the target, linear beyond) or `@squared_loss` (error^2).
+gin.external_configurable(common.element_wise_huber_loss, 'huber_loss', module='td_loss')
+gin.external_configurable(common.element_wise_squared_loss, 'squared_loss', module='td_loss')
 
 
 def td_targets(rewards: types.Tensor, discounts: types.Tensor, next_q_values: types.Tensor,

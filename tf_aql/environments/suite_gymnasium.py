@@ -30,7 +30,7 @@ from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 
-from tf_aql.action_space import UnsupportedActionSpecError
+from tf_aql.action_space import ORDERED_SPEC_NAME, UnsupportedActionSpecError
 from tf_aql.errors import EnvironmentLoadError
 from tf_aql.environments.discretize import DiscretizeBoxAction
 
@@ -58,6 +58,8 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
     super().__init__(handle_auto_reset=True)
     self._env = gym_env
     self._action_spec = action_spec_from_space(gym_env.action_space)
+    if isinstance(gym_env, DiscretizeBoxAction):  # bins of a Box: ordered values
+      self._action_spec = self._action_spec.replace(name=ORDERED_SPEC_NAME)
     self._observation_spec = observation_spec_from_space(gym_env.observation_space)
     self._pending_seed = seed
     self._info: Dict[str, Any] = {}

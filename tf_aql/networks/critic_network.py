@@ -10,7 +10,15 @@ pass per state, not one per candidate:
     Q(s,a_k) = w_q^T mlp(h_1) + b_q                        # [B, K]
 
 `phi(a)` is `ActionSpace.features`: one-hot discrete sub-actions, continuous ones scaled to
-[-1, 1]. The torso is a TF-Agents `EncodingNetwork`, so preprocessing layers and conv layers
+[-1, 1]. With `discrete_action_encoding='one_hot_and_ordinal'` (the default for ordered values,
+i.e. the bins of a discretized Box: see `ActionSpace.ordered`) every discrete sub-action also
+enters through its level u_d(a_d) in [-1, 1] (`ActionSpace.ordinal_values`):
+
+    W_a phi(a) = sum_d ( W_a[d*V + a_d] + u_d(a_d) w_d )
+
+so neighbouring torque levels share a direction w_d of the first layer and what the critic
+learns about one bin carries over to the next; the one-hot rows still let it learn any shape.
+`layer_norm=True` normalizes every head layer before its activation (Ba et al., 2016). The torso is a TF-Agents `EncodingNetwork`, so preprocessing layers and conv layers
 (image observations) work; the proposal network reads the same embedding `e`.
 
 Discrete actions. `W_a phi(a)` with one-hot `phi` is a sum of D rows of `W_a` [D*V, H]:
@@ -33,6 +41,8 @@ from tf_agents.typing import types
 
 from tf_aql.action_space import ActionSpace
 
+DISCRETE_ACTION_ENCODINGS = ('auto', 'one_hot', 'one_hot_and_ordinal')
+
 
 # Gin name `tf_aql.CriticNetwork`: TF-Agents registers a DDPG `CriticNetwork` too.
 @gin.configurable(module='tf_aql')
@@ -48,6 +58,8 @@ class CriticNetwork(network.Network):
                head_fc_layer_params: Sequence[int] = (256, 256),
                activation_fn: Callable[[tf.Tensor], tf.Tensor] = tf.nn.relu,
                kernel_initializer: Optional[tf.keras.initializers.Initializer] = None,
+               discrete_action_encoding: str = 'auto',
+               layer_norm: bool = False,
                name: str = 'CriticNetwork'):
     """Builds the critic.
 
@@ -62,6 +74,11 @@ class CriticNetwork(network.Network):
       head_fc_layer_params: widths of the action head's dense layers (at least one).
       activation_fn: activation of every hidden layer.
       kernel_initializer: optional initializer of every dense kernel (tests use constants).
+      discrete_action_encoding: how discrete sub-actions enter the head: 'one_hot', or
+        'one_hot_and_ordinal' (one-hot plus the value's level in [-1, 1]); 'auto' picks the
+        latter for ordered values (`ActionSpace.ordered`) and one-hot otherwise. Continuous
+        sub-actions always enter as their values scaled to [-1, 1].
+      layer_norm: LayerNorm on every head layer, before the activation.
       name: network name.
     """
     observation_spec, action_spec = input_tensor_spec
@@ -69,8 +86,15 @@ class CriticNetwork(network.Network):
       raise ValueError('CriticNetwork needs at least one torso layer and one head layer; got '
                        f'torso_fc_layer_params={torso_fc_layer_params}, '
                        f'head_fc_layer_params={head_fc_layer_params}.')
+    if discrete_action_encoding not in DISCRETE_ACTION_ENCODINGS:
+      raise ValueError(f'Unknown discrete_action_encoding {discrete_action_encoding!r}; use one '
+                       f'of {DISCRETE_ACTION_ENCODINGS}.')
     super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(), name=name)
     self._action_space = ActionSpace(action_spec)
+    self._ordinal = self._action_space.is_discrete and (
+        discrete_action_encoding == 'one_hot_and_ordinal' or
+        (discrete_action_encoding == 'auto' and self._action_space.ordered))
+    self._layer_norm = layer_norm
     self._activation_fn = activation_fn
     self._embedding_size = int(torso_fc_layer_params[-1])
     init = kernel_initializer or 'glorot_uniform'
@@ -91,16 +115,40 @@ class CriticNetwork(network.Network):
         widths[0], kernel_initializer=init, name='head_state_projection')
     self._action_projection = tf.keras.layers.Dense(
         widths[0], use_bias=False, kernel_initializer=init, name='head_action_projection')
-    self._head_layers = [
-        tf.keras.layers.Dense(w, activation=self._activation_fn, kernel_initializer=init,
-                              name=f'head_dense_{i + 1}') for i, w in enumerate(widths[1:])]
+    self._first_norm = self._make_norm('head_norm_1')
+    self._head_layers = []
+    for i, width in enumerate(widths[1:]):
+      self._head_layers.append(tf.keras.layers.Dense(
+          width, activation=None if self._layer_norm else self._activation_fn,
+          kernel_initializer=init, name=f'head_dense_{i + 1}'))
+      if self._layer_norm:
+        self._head_layers += [self._make_norm(f'head_norm_{i + 2}'), self._activation_fn]
     self._q_layer = tf.keras.layers.Dense(1, kernel_initializer=init, name='q_value')
-    # Built here: for discrete actions `score` reads its kernel without calling the layer.
-    self._action_projection.build(tf.TensorShape([None, self._action_space.feature_size]))
-    if self._action_space.is_discrete:
-      space = self._action_space
+    # Built here: `score` reads the action kernels without calling the layers.
+    space = self._action_space
+    self._action_projection.build(tf.TensorShape([None, space.feature_size]))
+    if space.is_discrete:
       self._row_offsets = tf.constant(
           np.arange(space.num_dims) * space.max_num_values, tf.int32)  # [D]
+    if self._ordinal:
+      self._ordinal_projection = tf.keras.layers.Dense(
+          widths[0], use_bias=False, kernel_initializer=init, name='head_action_ordinal')
+      self._ordinal_projection.build(tf.TensorShape([None, space.num_dims]))
+      self._ordinal_levels = tf.constant(space.ordinal_values().reshape([-1, 1]))  # [D*V, 1]
+
+  def _make_norm(self, name: str) -> Optional[tf.keras.layers.Layer]:
+    return tf.keras.layers.LayerNormalization(name=name) if self._layer_norm else None
+
+  def _action_kernel(self) -> tf.Tensor:
+    """W_a [F, H]. For ordinal encoding, row d*V + v of the one-hot kernel plus u_d(v) times
+    the sub-action's ordinal row w_d: one-hot features times this kernel are the one-hot plus
+    ordinal encoding's first layer."""
+    kernel = self._action_projection.kernel  # [F, H]
+    if not self._ordinal:
+      return kernel
+    ordinal_rows = tf.repeat(self._ordinal_projection.kernel, self._action_space.max_num_values,
+                             axis=0)  # [D*V, H]
+    return kernel + self._ordinal_levels * ordinal_rows
 
   @property
   def action_space(self) -> ActionSpace:
@@ -133,36 +181,43 @@ class CriticNetwork(network.Network):
     if self._action_space.is_discrete:
       hidden = self._gathered_first_layer(state_part, candidate_actions)  # [B, K, H]
     else:
-      hidden = self._dense_first_layer(state_part, candidate_actions, training)  # [B, K, H]
+      hidden = self._dense_first_layer(state_part, candidate_actions)  # [B, K, H]
+    if self._layer_norm:  # the first layer returned its pre-activation
+      hidden = self._activation_fn(self._first_norm(hidden, training=training))
     return self._head(hidden, training)
+
+  @property
+  def _first_activation(self) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The activation the first layer applies itself (none when a LayerNorm comes first)."""
+    return tf.identity if self._layer_norm else self._activation_fn
 
   def _gathered_first_layer(self, state_part: tf.Tensor,
                             candidate_actions: tf.Tensor) -> tf.Tensor:
     """act(W_s e + b + W_a phi(a_k)) for discrete actions, W_a phi(a_k) as a sum of D rows of
-    W_a: state_part [B, H], candidates [B, K, D] -> [B, K, H]."""
+    W_a: state_part [B, H], candidates [B, K, D] -> [B, K, H] (no act with layer_norm)."""
     rows = candidate_actions + self._row_offsets  # [B, K, D], rows of W_a
-    first_layer = _compiled_gathered_first_layer(self._activation_fn)
-    return first_layer(self._action_projection.kernel, rows, state_part)
+    first_layer = _compiled_gathered_first_layer(self._first_activation)
+    return first_layer(self._action_kernel(), rows, state_part)
 
-  def _dense_first_layer(self, state_part: tf.Tensor, candidate_actions: tf.Tensor,
-                         training: bool) -> tf.Tensor:
+  def _dense_first_layer(self, state_part: tf.Tensor, candidate_actions: tf.Tensor) -> tf.Tensor:
     """act(W_s e + b + W_a phi(a_k)) as a matmul of the features phi: state_part [B, H],
-    candidates [B, K, D] -> [B, K, H]. The path of continuous actions (and, for discrete ones,
-    the one-hot reference of `_gathered_first_layer`)."""
+    candidates [B, K, D] -> [B, K, H] (no act with layer_norm). The path of continuous actions
+    (and, for discrete ones, the one-hot reference of `_gathered_first_layer`)."""
     batch_size = tf.shape(candidate_actions)[0]
     num_candidates = tf.shape(candidate_actions)[1]
     features = self._action_space.features(candidate_actions)  # [B, K, F]
     flat_features = tf.reshape(features, [-1, self._action_space.feature_size])  # [B*K, F]
-    action_part = self._action_projection(flat_features, training=training)  # [B*K, H]
+    action_part = tf.matmul(flat_features, self._action_kernel())  # [B*K, H]
     hidden = tf.reshape(action_part, [batch_size, num_candidates, tf.shape(action_part)[-1]])
-    return self._activation_fn(hidden + state_part[:, tf.newaxis, :])  # [B, K, H]
+    return self._first_activation(hidden + state_part[:, tf.newaxis, :])  # [B, K, H]
 
   def _head(self, hidden: tf.Tensor, training: bool) -> tf.Tensor:
     """The head MLP and the Q layer on the first layer's output: [B, K, H] -> [B, K]."""
     batch_size, num_candidates = tf.shape(hidden)[0], tf.shape(hidden)[1]
     hidden = tf.reshape(hidden, [batch_size * num_candidates, tf.shape(hidden)[-1]])  # [B*K, H]
     for layer in self._head_layers:
-      hidden = layer(hidden, training=training)
+      hidden = (layer(hidden, training=training) if isinstance(layer, tf.keras.layers.Layer)
+                else layer(hidden))
     q_values = self._q_layer(hidden, training=training)  # [B*K, 1]
     return tf.reshape(q_values, [batch_size, num_candidates])
 
