@@ -10,8 +10,10 @@ from absl.testing import parameterized
 from tf_agents.policies import policy_saver
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
+from tf_agents.trajectories import trajectory
 from tf_agents.utils import common
 
+from tf_aql import replay as replay_lib
 from tf_aql.action_space import ActionSpace
 from tf_aql.agents import losses
 from tf_aql.agents import aql_agent
@@ -30,9 +32,9 @@ BATCH = 3
 
 
 def make_agent(search_cls=ExhaustiveSearch, use_proposal=False, action_spec=ACTION_SPEC,
-               learning_rate=1e-2, **kwargs):
+               learning_rate=1e-2, critic_kwargs=None, **kwargs):
   critic = CriticNetwork((OBS_SPEC, action_spec), torso_fc_layer_params=(16,),
-                         head_fc_layer_params=(16, 16))
+                         head_fc_layer_params=(16, 16), **(critic_kwargs or {}))
   proposal = (ProposalNetwork(action_spec, critic.state_embedding_size, hidden_size=16)
               if use_proposal else None)
   kwargs.setdefault('clipped_double_q', False)  # one critic unless a test asks for two
@@ -153,6 +155,58 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     expected = (reward[:, 0] + 0.5 * discount[:, 0] * reward[:, 1] +
                 0.25 * discount[:, 0] * discount[:, 1] * next_q)
     self.assertAllClose(agent.loss(experience).extra.mean_td_target, expected.mean())
+
+  def test_target_through_the_amortized_search_bootstraps_on_the_proposals_action(self):
+    # A proposal that puts all its mass on a_dagger = (2, 1) and no uniform candidates: the
+    # amortized argmax at s' is a_dagger whatever the critic says, so by hand
+    # y = r + gamma * d * Q_target(s', a_dagger). An exact max would give another value.
+    agent = make_agent(lambda space: AmortizedSearch(space, num_proposal_samples=4,
+                                                     num_uniform_samples=0),
+                       use_proposal=True, gamma=0.9)
+    proposal = agent.proposal_network
+    proposal.head_kernel.assign(tf.zeros_like(proposal.head_kernel))
+    proposal.prefix_head_kernel.assign(tf.zeros_like(proposal.prefix_head_kernel))
+    proposal.head_bias.assign(40.0 * tf.one_hot([2, 1], 4))  # [D, V] logits
+    experience = fixed_batch(agent)
+    next_observation = experience.observation[:, 1]
+    target = agent._target_critic_networks[0]
+    dagger = tf.constant([[2, 1]] * BATCH, tf.int64)
+    next_q = target((next_observation, dagger))[0].numpy()
+    expected = (experience.reward[:, 0].numpy() +
+                0.9 * experience.discount[:, 0].numpy() * next_q)
+    self.assertAllClose(agent.loss(experience).extra.mean_td_target, expected.mean(), rtol=1e-5)
+    exact = ExhaustiveSearch(ActionSpace(ACTION_SPEC))(
+        lambda c: target.score(target.embed(next_observation), c), BATCH)
+    self.assertGreater(float(np.max(exact.best_q_values.numpy() - next_q)), 1e-4)
+
+  def test_n_step_targets_of_sequences_written_by_the_replay_writer(self):
+    # One terminated episode s_0 .. s_5 through the real Reverb writer with n = 2: the stored
+    # sequences are frames [k, k+1, k+2] for k = 0..3, and the last one ends at the terminal
+    # state, whose bootstrap the discount d_4 = 0 removes.
+    gamma, n = 0.5, 2
+    agent = make_agent(gamma=gamma, n_step_update=n)
+    replay = replay_lib.EmbeddedReplay(agent.collect_data_spec, n + 1, capacity=100,
+                                       checkpoint_dir=os.path.join(self.get_temp_dir(), 'r'))
+    self.addCleanup(replay.close)
+    rewards = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 0.0], np.float32)
+    discounts = np.array([1.0, 1.0, 1.0, 1.0, 0.0, 1.0], np.float32)  # of the next step
+    makers = [trajectory.first] + [trajectory.mid] * 3 + [trajectory.last, trajectory.boundary]
+    for k, make in enumerate(makers):
+      replay.observer(make(observation=np.array([k, 1.0, -1.0], np.float32),
+                           action=np.array([k % 3, k % 4], np.int64), policy_info=(),
+                           reward=rewards[k], discount=discounts[k]))
+    replay.flush()
+    self.assertEqual(replay.num_items, 4)
+    experience, _ = next(iter(replay.dataset(batch_size=16)))
+    starts = experience.observation[:, 0, 0].numpy().astype(int)  # [B]: k of each sequence
+    self.assertTrue(set(starts) <= {0, 1, 2, 3})
+    _, _, next_time_steps = agent._as_transition(experience)
+    next_q = agent._next_q_values(next_time_steps)[0].numpy()  # exact max at s_{k+2}
+    expected = (rewards[starts] + gamma * discounts[starts] * rewards[starts + 1] +
+                gamma ** 2 * discounts[starts] * discounts[starts + 1] * next_q)
+    self.assertAllClose(agent.loss(experience).extra.mean_td_target, expected.mean(),
+                        rtol=1e-5)
+    self.assertAllEqual(losses.boundary_mask(experience.step_type), np.ones(16))
 
   def test_gamma_zero_targets_are_rewards_without_a_next_state_search(self):
     agent = make_agent(AmortizedSearch, use_proposal=True, gamma=0.0, reward_scale_factor=2.0)
@@ -276,6 +330,22 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(clipped[0][0], [0.6, 0.0])
     self.assertAllClose(clipped[1][0], [0.8])
     self.assertIs(clipped[1][1], variables[1])
+
+  def test_train_step_updates_every_critics_observation_statistics(self):
+    agent = make_agent(AmortizedSearch, use_proposal=True, clipped_double_q=True,
+                       critic_kwargs={'normalize_observations': True})
+    experience = fixed_batch(agent)
+    experience = experience._replace(observation=experience.observation + 7.0)
+    agent.train(experience)
+    for critic in agent._critic_networks:
+      # pylint: disable=protected-access
+      mean, _ = critic._observation_normalizer._get_mean_var_estimates()
+      self.assertAllClose(mean[0], tf.reduce_mean(experience.observation[:, 0], axis=0),
+                          rtol=1e-4)
+    export_dir = os.path.join(self.get_temp_dir(), 'normalized')
+    policy_saver.PolicySaver(agent.policy).save(export_dir)
+    loaded = tf.saved_model.load(export_dir)
+    self.assertLen([v for v in loaded.model_variables if 'avg' in v.name], 1)
 
   def test_double_q_chooses_with_online_critic(self):
     agent = make_agent(double_q=True)

@@ -1,5 +1,6 @@
 """Tests of the state-action critic."""
 import gin
+import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 from tf_agents.specs import tensor_spec
@@ -139,6 +140,26 @@ class CriticNetworkTest(tf.test.TestCase, parameterized.TestCase):
     # torso (2) + state projection (2) + action projection (1) + q layer (2), and for ordered
     # values the ordinal rows w_d (1).
     self.assertEqual(counts, [8, 7, 7])
+
+  def test_observation_normalization_standardizes_with_running_statistics(self):
+    critic = CriticNetwork((OBS_SPEC, DISCRETE_SPEC), torso_fc_layer_params=(8,),
+                           head_fc_layer_params=(8,), normalize_observations=True)
+    critic.create_variables()
+    data = np.random.RandomState(0).normal([10.0, -5.0, 0.0], [2.0, 1.0, 3.0], size=(500, 3))
+    critic.update_observation_statistics(tf.constant(data[:200], tf.float32))
+    critic.update_observation_statistics(tf.constant(data[200:], tf.float32))  # streaming
+    observation = tf.constant(data[:4], tf.float32)
+    standardized = np.clip((data[:4] - data.mean(0)) / np.sqrt(data.var(0) + 1e-3), -5, 5)
+    # pylint: disable=protected-access
+    expected, _ = critic._torso(tf.constant(standardized, tf.float32))
+    self.assertAllClose(critic.embed(observation), expected, rtol=1e-3, atol=1e-4)
+    self.assertLen(critic.trainable_variables, 7)  # the statistics are not trained
+    self.assertLen(critic.variables, 11)  # but are variables: copied, saved and exported
+
+  def test_observation_normalization_of_integer_observations_is_a_clear_error(self):
+    spec = tensor_spec.BoundedTensorSpec([], tf.int64, 0, 4)
+    with self.assertRaisesRegex(ValueError, 'normalize_observations needs float observations'):
+      CriticNetwork((spec, DISCRETE_SPEC), normalize_observations=True)
 
   def test_unknown_encoding_is_a_clear_error(self):
     with self.assertRaisesRegex(ValueError, 'discrete_action_encoding'):

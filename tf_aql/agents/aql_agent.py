@@ -246,6 +246,8 @@ class AqlAgent(tf_agent.TFAgent):
     proposal_variables = (list(self._proposal_network.trainable_variables)
                           if self._proposal_network is not None else [])
     batch = self._transition_batch(experience)
+    for critic in self._critic_networks:  # no-ops without observation normalization
+      critic.update_observation_statistics(batch.time_steps.observation)
     searched = self._search_phase(batch)  # no gradient: outside the tape
     with tf.GradientTape() as tape:
       loss_info = self._loss_phase(batch, searched, weights, training=True)

@@ -18,7 +18,11 @@ enters through its level u_d(a_d) in [-1, 1] (`ActionSpace.ordinal_values`):
 
 so neighbouring torque levels share a direction w_d of the first layer and what the critic
 learns about one bin carries over to the next; the one-hot rows still let it learn any shape.
-`layer_norm=True` normalizes every head layer before its activation (Ba et al., 2016). The torso is a TF-Agents `EncodingNetwork`, so preprocessing layers and conv layers
+`layer_norm=True` normalizes every head layer before its activation (Ba et al., 2016).
+`normalize_observations=True` feeds the torso (s - mean) / std, clipped to [-5, 5], with the
+running mean and variance of the observations the learner has trained on (TF-Agents'
+`StreamingTensorNormalizer`, updated by the agent each train step; its statistics are
+variables of the network, so target copies, checkpoints and exported policies carry them). The torso is a TF-Agents `EncodingNetwork`, so preprocessing layers and conv layers
 (image observations) work; the proposal network reads the same embedding `e`.
 
 Discrete actions. `W_a phi(a)` with one-hot `phi` is a sum of D rows of `W_a` [D*V, H]:
@@ -38,6 +42,7 @@ import tensorflow as tf
 from tf_agents.networks import encoding_network
 from tf_agents.networks import network
 from tf_agents.typing import types
+from tf_agents.utils import tensor_normalizer
 
 from tf_aql.action_space import ActionSpace
 
@@ -60,6 +65,7 @@ class CriticNetwork(network.Network):
                kernel_initializer: Optional[tf.keras.initializers.Initializer] = None,
                discrete_action_encoding: str = 'auto',
                layer_norm: bool = False,
+               normalize_observations: bool = False,
                name: str = 'CriticNetwork'):
     """Builds the critic.
 
@@ -79,6 +85,8 @@ class CriticNetwork(network.Network):
         latter for ordered values (`ActionSpace.ordered`) and one-hot otherwise. Continuous
         sub-actions always enter as their values scaled to [-1, 1].
       layer_norm: LayerNorm on every head layer, before the activation.
+      normalize_observations: standardize float observations with running statistics
+        (`update_observation_statistics`) before the torso.
       name: network name.
     """
     observation_spec, action_spec = input_tensor_spec
@@ -107,6 +115,9 @@ class CriticNetwork(network.Network):
         activation_fn=activation_fn,
         kernel_initializer=kernel_initializer,
         name=f'{name}/Torso')
+    self._observation_normalizer = (
+        _make_observation_normalizer(observation_spec, name) if normalize_observations
+        else None)
     self._setup_head(tuple(head_fc_layer_params), init)
 
   def _setup_head(self, widths: Sequence[int], init) -> None:
@@ -162,8 +173,17 @@ class CriticNetwork(network.Network):
   def embed(self, observation: types.NestedTensor,
             step_type: Optional[types.Tensor] = None, training: bool = False) -> tf.Tensor:
     """Runs the state torso once per state: observation [B, ...] -> state_embedding [B, E]."""
+    if self._observation_normalizer is not None:
+      observation = self._observation_normalizer.normalize(observation, clip_value=5.0)
     state_embedding, _ = self._torso(observation, step_type=step_type, training=training)
     return state_embedding
+
+  def update_observation_statistics(self, observation: types.NestedTensor) -> tf.Operation:
+    """Adds a batch of observations [B, ...] to the running statistics `embed` normalizes
+    with; a no-op without `normalize_observations`."""
+    if self._observation_normalizer is None:
+      return tf.no_op()
+    return self._observation_normalizer.update(observation, outer_dims=(0,))
 
   def score(self, state_embedding: tf.Tensor, candidate_actions: tf.Tensor,
             training: bool = False) -> tf.Tensor:
@@ -228,6 +248,18 @@ class CriticNetwork(network.Network):
     actions = self._action_space.from_spec(action)[:, tf.newaxis, :]  # [B, 1, D]
     q_values = self.score(state_embedding, actions, training=training)[:, 0]  # [B]
     return q_values, network_state
+
+
+def _make_observation_normalizer(observation_spec: types.NestedTensorSpec,
+                                 name: str) -> tensor_normalizer.StreamingTensorNormalizer:
+  """TF-Agents' streaming mean/variance normalizer of float observations."""
+  specs = tf.nest.flatten(observation_spec)
+  if not all(spec.dtype.is_floating for spec in specs):
+    raise ValueError('CriticNetwork.normalize_observations needs float observations, but the '
+                     f'observation spec is {observation_spec}; set it to False for integer '
+                     '(e.g. Discrete) observations.')
+  return tensor_normalizer.StreamingTensorNormalizer(observation_spec,
+                                                     scope=f'{name}_observation_normalizer')
 
 
 @functools.lru_cache(maxsize=None)
