@@ -284,6 +284,30 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(result.best_actions, targets)
     self.assertAllEqual(result.from_proposal, np.ones(3))
 
+  def testDeduplicateReplacesRepeatedProposalSamplesByUniformOnes(self):
+    space = _discrete_space(_MULTI_NUM_VALUES)
+    targets = np.asarray(_MULTI_TARGETS)
+    logits = 100.0 * np.stack([np.eye(5)[targets[:, d]] for d in range(3)], axis=1)  # [B, D, V]
+    score_fn = _Recorder(_quadratic_score_fn(tf.constant(targets, tf.float32)))
+    amortized = search.AmortizedSearch(space, num_proposal_samples=30, num_uniform_samples=0,
+                                       deduplicate=True)
+
+    result = amortized(score_fn, 3, proposal=_categorical_proposal(space, logits), seed=7)
+
+    candidates = np.asarray(score_fn.candidates[0])  # [B, N, D]
+    self.assertAllEqual(candidates[:, 0], targets)  # the first sample is the proposal's
+    for b in range(3):  # the 29 repeats became uniform draws: many different actions
+      self.assertGreater(len({tuple(a) for a in candidates[b]}), 10)
+      self.assertInSpace(space, candidates[b])
+    self.assertAllEqual(result.best_actions, targets)
+    self.assertAllEqual(result.from_proposal, np.ones(3))
+
+  def testRepeatedCandidatesMarksExactlyTheLaterCopies(self):
+    candidates = tf.constant([[[0, 1], [2, 3], [0, 1], [0, 1], [1, 0]],
+                              [[4, 4], [4, 4], [1, 2], [2, 1], [1, 2]]], tf.int32)
+    self.assertAllEqual(search.base.repeated_candidates(candidates),
+                        [[False, False, True, True, False], [False, True, False, False, True]])
+
   def testAmortizedNeedsAProposal(self):
     amortized = search.AmortizedSearch(_discrete_space(_MULTI_NUM_VALUES))
     self.assertTrue(amortized.uses_proposal)

@@ -12,6 +12,11 @@ The proposal is then trained towards `a*(s)` (`-log mu(a*(s) | s) - lambda H(mu(
 the candidates are treated as constants here (`stop_gradient`). Paper defaults: N = 100,
 M = 400. With N = 0 the search is UniformQL's (no proposal needed); with M = 0 it maximizes over
 proposal samples only.
+
+A proposal that has concentrated its mass draws the same action many times, and every copy
+costs one critic evaluation. With `deduplicate=True` (discrete actions) a proposal sample equal to
+an earlier one of the same state is replaced by a uniform draw, so the N + M evaluations score
+as many different actions as the proposal's samples allow.
 """
 
 from typing import Optional
@@ -35,13 +40,15 @@ class AmortizedSearch(base.ActionSearch):
   """
 
   def __init__(self, action_space: ActionSpace, num_proposal_samples: int = 100,
-               num_uniform_samples: int = 400):
+               num_uniform_samples: int = 400, deduplicate: bool = False):
     """Creates the search.
 
     Args:
       action_space: the `ActionSpace` to search.
       num_proposal_samples: N, candidates drawn from the proposal `mu(.|s)` per state (>= 0).
       num_uniform_samples: M, candidates drawn uniformly from the space per state (>= 0).
+      deduplicate: replace repeated proposal samples of a state by uniform draws (discrete
+        actions; continuous samples do not repeat).
 
     Raises:
       ValueError: if a count is negative or both are 0.
@@ -56,6 +63,7 @@ class AmortizedSearch(base.ActionSearch):
     self._num_proposal_samples = int(num_proposal_samples)
     self._num_uniform_samples = int(num_uniform_samples)
     self.uses_proposal = self._num_proposal_samples > 0
+    self._deduplicate = bool(deduplicate) and action_space.is_discrete
 
   @property
   def num_proposal_samples(self) -> int:
@@ -74,10 +82,17 @@ class AmortizedSearch(base.ActionSearch):
               seed: Optional[types.Seed]) -> base.SearchResult:
     candidates = []
     proposal_sample = None
+    replaced = tf.zeros([batch_size, self._num_proposal_samples], tf.bool)  # [B, N]
     if self._num_proposal_samples > 0:
-      proposal_seed = tfp.util.SeedStream(seed, salt='AmortizedSearch')()
-      candidates.append(self._sample_proposal(proposal, proposal_seed))  # [B, N, D]
-      proposal_sample = candidates[0][:, 0, :]  # [B, D]
+      seeds = tfp.util.SeedStream(seed, salt='AmortizedSearch')
+      samples = self._sample_proposal(proposal, seeds())  # [B, N, D]
+      proposal_sample = samples[:, 0, :]  # [B, D], never a repeat
+      if self._deduplicate:
+        replaced = base.repeated_candidates(samples)  # [B, N]
+        uniform = self.action_space.sample_uniform([batch_size, self._num_proposal_samples],
+                                                   seed=seeds())  # [B, N, D]
+        samples = tf.where(replaced[..., tf.newaxis], uniform, samples)
+      candidates.append(samples)
     if self._num_uniform_samples > 0:
       # Seeded as `UniformSearch`: with N = 0 both searches draw the same candidates.
       candidates.append(self.action_space.sample_uniform(
@@ -86,7 +101,10 @@ class AmortizedSearch(base.ActionSearch):
     candidate_q_values = score_fn(candidate_actions)  # [B, N+M]
     best_actions, best_q_values, best_index = base.best_candidates(candidate_actions,
                                                                    candidate_q_values)
-    from_proposal = tf.cast(best_index < self._num_proposal_samples, tf.float32)  # [B]
+    best_replaced = tf.gather(tf.pad(replaced, [[0, 0], [0, self._num_uniform_samples]]),
+                              best_index, axis=1, batch_dims=1)  # [B]
+    from_proposal = tf.cast((best_index < self._num_proposal_samples) & ~best_replaced,
+                            tf.float32)  # [B]
     return base.SearchResult(best_actions=best_actions,  # [B, D]
                              best_q_values=best_q_values,  # [B]
                              from_proposal=from_proposal,

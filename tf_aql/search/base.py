@@ -10,6 +10,7 @@ candidate per state.
 import abc
 from typing import Callable, NamedTuple, Optional
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tf_agents.typing import types
@@ -102,3 +103,24 @@ def best_candidates(candidate_actions: tf.Tensor,
   best_actions = tf.gather(candidate_actions, best_index, axis=1, batch_dims=1)  # [B, D]
   best_q_values = tf.gather(candidate_q_values, best_index, axis=1, batch_dims=1)  # [B]
   return best_actions, best_q_values, best_index
+
+
+def repeated_candidates(candidate_actions: tf.Tensor) -> tf.Tensor:
+  """Marks every candidate equal to an earlier candidate of the same state.
+
+  Args:
+    candidate_actions: [B, K, D] int32 internal discrete actions.
+
+  Returns:
+    [B, K] bool: True at k if some j < k has the same action. Actions are compared by a 64-bit
+    hash of their sub-actions (random odd multipliers, wrapping arithmetic); a collision only
+    marks one distinct candidate as a repeat.
+  """
+  num_dims = candidate_actions.shape[-1]
+  multipliers = np.random.RandomState(1234).randint(1, 2 ** 62, size=num_dims,
+                                                    dtype=np.int64) * 2 + 1  # [D], odd
+  codes = tf.reduce_sum(tf.cast(candidate_actions, tf.int64) * multipliers, axis=-1)  # [B, K]
+  same = tf.equal(codes[:, :, tf.newaxis], codes[:, tf.newaxis, :])  # [B, K, K]: (k, j)
+  index = tf.range(tf.shape(candidate_actions)[1])
+  earlier = index[tf.newaxis, :] < index[:, tf.newaxis]  # [K, K]: j < k
+  return tf.reduce_any(same & earlier, axis=-1)
