@@ -8,6 +8,8 @@ train/plot.py.
 
   python bench/learning.py --suite=chain_1e10 --seeds=0,1,2 --num_env_steps=20000
   python bench/learning.py --suite=pendulum --methods=aql,uniform_ql,qt_opt,ddpg,sac --seeds=0
+  python bench/learning.py --suite=chain_1e5 --methods=aql,aql+cdq \
+      --variant='cdq=AqlAgent.clipped_double_q = True'   # an ablation: aql with one change
 
 Suites (method defaults in brackets): chain_1e5, chain_1e10, chain_1e20 [aql, uniform_ql,
 qt_opt; exhaustive_dqn on chain_1e5], halfcheetah_discretized [aql, uniform_ql, qt_opt],
@@ -45,16 +47,16 @@ flags.DEFINE_integer('num_env_steps', None, 'Environment steps per run (default:
 flags.DEFINE_integer('eval_interval', None, 'Environment steps between evaluations.')
 flags.DEFINE_multi_string('gin_bindings', [], 'Extra bindings applied to every run.')
 flags.DEFINE_multi_string(
-    'variant', [], "Ablations side by side: 'NAME=BINDING[;BINDING...]' runs every method "
-    "again with these bindings into <method>+<NAME>_seed<k> (repeatable); the plain method "
-    "runs too unless --novariant_base.")
-flags.DEFINE_bool('variant_base', True, 'With --variant: also run the methods unchanged.')
+    'variant', [], "Ablations side by side: 'NAME=BINDING[;BINDING...]' defines a variant; "
+    "list it in --methods as METHOD+NAME to run METHOD with these extra bindings, into "
+    "<out_dir>/<suite>/METHOD+NAME_seed<k> (repeatable).")
 flags.DEFINE_string('out_dir', os.path.join(REPO, 'bench', 'out', 'learning'), 'Run folders.')
 flags.DEFINE_string('output_md', None, 'Also write the table to this markdown file.')
 flags.DEFINE_multi_string(
     'reference', [], "Extra reference lines for the figure, 'LABEL=VALUE' (train/plot.py "
     "--reference); the random policy's return is always drawn.")
 flags.DEFINE_string('figure', None, 'PNG of the curves (default: <out_dir>/<suite>.png).')
+flags.DEFINE_bool('report_only', False, 'Run nothing: tabulate and plot the finished runs.')
 flags.DEFINE_list('report_steps', [], 'Also tabulate the return (mean ± std over seeds) at '
                   'these environment steps, read from the evaluations of every run.')
 FLAGS = flags.FLAGS
@@ -62,7 +64,7 @@ FLAGS = flags.FLAGS
 
 def variants() -> Dict[str, List[str]]:
   """--variant parsed: name -> its extra bindings; '' is the unchanged method."""
-  parsed = {'': []} if FLAGS.variant_base or not FLAGS.variant else {}
+  parsed = {'': []}
   for spec in FLAGS.variant:
     name, sep, bindings = spec.partition('=')
     if not sep or not name.strip() or not bindings.strip():
@@ -74,6 +76,8 @@ def variants() -> Dict[str, List[str]]:
 def split_run(run: str):
   """'aql+cdq' -> ('aql', extra bindings of variant 'cdq'); 'aql' -> ('aql', [])."""
   method, _, name = run.partition('+')
+  if name not in variants():
+    raise app.UsageError(f'--methods={run}: no --variant named {name!r}.')
   return method, variants()[name]
 
 
@@ -196,9 +200,10 @@ def main(argv):
   del argv
   if FLAGS.suite not in SUITES:
     raise app.UsageError(f'Unknown suite {FLAGS.suite}; choose one of {sorted(SUITES)}.')
-  methods = [m + (f'+{name}' if name else '')
-             for m in (FLAGS.methods or list(SUITES[FLAGS.suite])) for name in variants()]
-  for seed in FLAGS.seeds:  # seed-major: every method gets its first seed early
+  methods = FLAGS.methods or list(SUITES[FLAGS.suite])
+  for method in methods:
+    split_run(method)  # unknown variants fail before anything runs
+  for seed in [] if FLAGS.report_only else FLAGS.seeds:  # seed-major: first seeds early
     for method in methods:
       run_one(method, seed)
   random_return = random_policy_return()

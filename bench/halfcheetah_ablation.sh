@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The critic/target ablation on HalfCheetah-v5 discretized (11^6 actions, gamma = 0.99): AQL with
+# the shipped defaults, with all of the learning-quality changes off ('before'), and with each one
+# changed alone; UniformQL and QT-Opt beside it. 50,000 environment steps, seeds 0 and 1.
+#
+#   nohup bash bench/halfcheetah_ablation.sh > ablation.log 2>&1 &
+#
+# Two queues, each pinned to one core with `taskset`. Every run is bench/learning.py, so the suite
+# is resumable: started again, it skips the runs that finished and a stopped run resumes from its
+# checkpoint. The table is written to $OUT/halfcheetah_discretized.md when both queues are done;
+# `bash bench/halfcheetah_ablation.sh report` writes it from the runs finished so far.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/out/halfcheetah_ablation}
+PY=${PY:-.venv/bin/python}
+mkdir -p "$OUT"
+
+VARIANTS=(
+  # The defaults before these knobs existed: one critic, one-hot bins.
+  --variant="before=AqlAgent.clipped_double_q = False;tf_aql.CriticNetwork.discrete_action_encoding = 'one_hot'"
+  --variant="no_cdq=AqlAgent.clipped_double_q = False"
+  --variant="one_hot=tf_aql.CriticNetwork.discrete_action_encoding = 'one_hot'"
+  --variant="layer_norm=tf_aql.CriticNetwork.layer_norm = True"
+  --variant="obs_norm=tf_aql.CriticNetwork.normalize_observations = True"
+  --variant="next=AqlAgent.proposal_states = 'next'"
+  --variant="dedup=AmortizedSearch.deduplicate = True"
+)
+COMMON=(--suite=halfcheetah_discretized --out_dir="$OUT" --seeds=0,1 --num_env_steps=50000
+        --eval_interval=10000 --gin_bindings='train_eval.initial_collect_steps = 5000'
+        --report_steps=10000,20000,30000,40000 "${VARIANTS[@]}")
+ALL=aql,aql+before,uniform_ql,qt_opt,aql+no_cdq,aql+one_hot,aql+layer_norm,aql+obs_norm,aql+next,aql+dedup
+
+if [[ "${1:-}" == report ]]; then
+  "$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
+      --output_md="$OUT/halfcheetah_discretized.md"
+  exit
+fi
+taskset -c 0 "$PY" bench/learning.py "${COMMON[@]}" \
+    --methods=aql,aql+before,aql+no_cdq,aql+layer_norm,aql+dedup > "$OUT/queue_0.log" 2>&1 &
+taskset -c 1 "$PY" bench/learning.py "${COMMON[@]}" \
+    --methods=uniform_ql,qt_opt,aql+one_hot,aql+obs_norm,aql+next > "$OUT/queue_1.log" 2>&1 &
+wait
+"$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
+    --output_md="$OUT/halfcheetah_discretized.md"
