@@ -129,6 +129,27 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(loss_info.extra.mean_next_q, next_q.mean(), rtol=1e-5)
     self.assertAllClose(loss_info.loss, expected, rtol=1e-5)  # no proposal: L = L_Q
 
+  def test_value_offset_follows_the_targets_and_shifts_values_not_argmaxes(self):
+    agent = make_agent(gamma=0.9, value_offset_rate=0.5)
+    experience = fixed_batch(agent)
+    before = agent.loss(experience).extra
+    agent._value_offset.assign(3.0)
+    shifted = agent.loss(experience).extra
+    # Q = f + m at s and at s': the replayed values move by m, the targets by gamma * d * m.
+    self.assertAllClose(shifted.mean_q, before.mean_q + 3.0, rtol=1e-5)
+    discounts = experience.discount[:, 0].numpy()
+    self.assertAllClose(shifted.mean_td_target,
+                        before.mean_td_target + 0.9 * 3.0 * discounts.mean(), rtol=1e-5)
+    observation = experience.observation[:, 0]
+    greedy = agent.policy.action(ts.restart(observation, batch_size=BATCH)).action
+    agent._value_offset.assign(-50.0)
+    self.assertAllEqual(agent.policy.action(ts.restart(observation, batch_size=BATCH)).action,
+                        greedy)
+    agent._value_offset.assign(3.0)
+    targets = agent.loss(experience).extra.mean_td_target
+    agent.train(experience)  # m <- m + 0.5 (mean y - m)
+    self.assertAllClose(agent._value_offset, 3.0 + 0.5 * (float(targets) - 3.0), rtol=1e-4)
+
   def test_td_errors_loss_fn_from_gin(self):
     gin.parse_config('AqlAgent.td_errors_loss_fn = @squared_loss')
     agent = make_agent(gamma=0.0)

@@ -15,6 +15,13 @@ replay, so the proposal still learns the search's argmax over the visited states
 step then runs one search instead of two (about half the scoring and sampling). With gamma = 0
 there is no search at s' to reuse, and the proposal is trained at s.
 
+With `value_offset_rate` = beta the critic's values are f(s, a) + m: the network f plus a scalar
+offset m, a running mean of the TD targets (m <- m + beta (mean y - m) after every step, not a
+trained weight). With gamma > 0 the targets' common part grows toward r_mean / (1 - gamma) while
+the critic learns; m follows it in a few hundred steps, so the network is left to learn how
+values differ between states and actions. A constant offset changes no argmax, so the searches
+and policies use f alone.
+
 The search is what separates the methods: the amortized search (N proposal + M uniform
 samples) is AQL; a uniform search without a proposal is UniformQL; CEM with clipped double-Q is
 QT-Opt; exhaustive enumeration is an exact-max DQN. The proposal reads the critic's state
@@ -93,6 +100,7 @@ class AqlAgent(tf_agent.TFAgent):
                clipped_double_q: Optional[bool] = None,
                td_errors_loss_fn: Callable = common.element_wise_huber_loss,
                reward_scale_factor: types.Float = 1.0,
+               value_offset_rate: Optional[types.Float] = None,
                gradient_clipping: Optional[types.Float] = None,
                debug_summaries: bool = False,
                summarize_grads_and_vars: bool = False,
@@ -128,6 +136,7 @@ class AqlAgent(tf_agent.TFAgent):
         max over many candidates of a noisy critic would otherwise be bootstrapped on.
       td_errors_loss_fn: element-wise loss(targets, predictions) -> [B].
       reward_scale_factor: multiplies rewards.
+      value_offset_rate: beta of the value offset m (see the module docstring); None: no offset.
       gradient_clipping: global-norm clip of the gradients, or None.
       debug_summaries: write extra summaries.
       summarize_grads_and_vars: write gradient and variable summaries.
@@ -152,6 +161,9 @@ class AqlAgent(tf_agent.TFAgent):
     self._double_q = double_q
     self._td_errors_loss_fn = td_errors_loss_fn
     self._reward_scale_factor = reward_scale_factor
+    self._value_offset_rate = value_offset_rate
+    self._value_offset = (tf.Variable(0.0, trainable=False, name='value_offset')
+                          if value_offset_rate is not None else tf.constant(0.0))
     self._gradient_clipping = gradient_clipping
     self._update_target = self._get_target_updater(target_update_tau, target_update_period)
     policy = SearchPolicy(time_step_spec, action_spec, critic_network, search, proposal_network)
@@ -266,6 +278,9 @@ class AqlAgent(tf_agent.TFAgent):
       self._optimizer.apply_gradients(grads_and_vars[:num_critic])
       if proposal_variables:
         self._proposal_optimizer.apply_gradients(grads_and_vars[num_critic:])
+    if self._value_offset_rate is not None:
+      self._value_offset.assign_add(
+          self._value_offset_rate * (loss_info.extra.mean_td_target - self._value_offset))
     self.train_step_counter.assign_add(1)
     self._update_target()
     return loss_info
@@ -302,8 +317,9 @@ class AqlAgent(tf_agent.TFAgent):
   def _loss_phase(self, batch: '_TransitionBatch', searched: '_SearchPhase', weights=None,
                   training: bool = False) -> tf_agent.LossInfo:
     """The losses given the searches' results; all the gradient flows through here."""
+    offset = self._value_offset  # 0 unless value_offset_rate is set
     targets = losses.td_targets(batch.next_time_steps.reward, batch.next_time_steps.discount,
-                                searched.next_q_values, self._reward_scale_factor,
+                                searched.next_q_values + offset, self._reward_scale_factor,
                                 self._gamma)  # [B]
     with tf.name_scope('critic_loss'):
       actions = batch.actions[:, tf.newaxis, :]  # [B, 1, D]
@@ -311,7 +327,7 @@ class AqlAgent(tf_agent.TFAgent):
       for critic in self._critic_networks:
         embedding = critic.embed(batch.time_steps.observation, batch.time_steps.step_type,
                                  training)
-        replay_q_values.append(critic.score(embedding, actions, training)[:, 0])  # [B]
+        replay_q_values.append(critic.score(embedding, actions, training)[:, 0] + offset)  # [B]
         critic_loss += losses.critic_loss(replay_q_values[-1], targets, batch.valid_mask,
                                           self._td_errors_loss_fn, weights)
 
@@ -327,7 +343,7 @@ class AqlAgent(tf_agent.TFAgent):
         critic_loss=critic_loss, proposal_loss=proposal_loss,
         proposal_entropy=proposal_entropy,
         mean_q=tf.reduce_mean(tf.stop_gradient(replay_q_values[0])),
-        mean_next_q=tf.reduce_mean(searched.next_q_values),
+        mean_next_q=tf.reduce_mean(searched.next_q_values) + offset,
         best_from_proposal=best_from_proposal, mean_td_target=tf.reduce_mean(targets))
     self._summarize(extra)
     return tf_agent.LossInfo(critic_loss + proposal_loss, extra)
