@@ -81,6 +81,20 @@ class TrainEvalTest(tf.test.TestCase):
     self.assertEqual(row['env_steps'], 1000)
     self.assertGreater(row['average_return'], 1.9)
 
+  def test_same_seed_gives_the_same_untrained_policy_and_first_evaluation(self):
+    first_rows, actions = [], []
+    for name in ('a', 'b'):
+      root_dir = os.path.join(self.root_dir, name)
+      run_smoke(root_dir, 'train_eval.num_env_steps = 50', 'train_eval.num_eval_episodes = 5')
+      first_rows.append(read_rows(root_dir)[0])
+      policy = tf.saved_model.load(os.path.join(root_dir, 'policies', 'greedy'))
+      observation = tf.one_hot([[0, 1, 2], [3, 2, 1]], 4)  # contexts of 3 sub-actions
+      time_step = ts.restart(tf.reshape(observation, [2, 12]), batch_size=2)
+      actions.append(policy.action(time_step).action.numpy())
+    self.assertEqual(first_rows[0]['train_step'], 0)
+    self.assertEqual(first_rows[0]['average_return'], first_rows[1]['average_return'])
+    self.assertAllEqual(actions[0], actions[1])
+
   def test_resume_continues_counters_and_replay(self):
     run_smoke(self.root_dir, 'train_eval.num_env_steps = 100')
     first = read_rows(self.root_dir)

@@ -364,14 +364,16 @@ def train_eval(root_dir: str,
     collect_steps_per_iteration: environment steps between two rounds of training.
     checkpoint_interval: environment steps between checkpoints (default: eval_interval).
     summary_interval: train steps between TensorBoard loss summaries.
-    seed: seed of TensorFlow, NumPy and the environments (evaluation uses seed + 1).
+    seed: seed of Python's `random`, NumPy, TensorFlow (so the networks' initial weights) and
+      the environments (evaluation uses seed + 1): the same seed gives the same untrained
+      policy and the same first evaluation. Training itself stays nondeterministic: Reverb
+      samples its replay in its own threads.
     show_progress: draw a progress bar on the console.
 
   Returns:
     The last evaluation row (as written to eval_metrics.jsonl).
   """
-  tf.random.set_seed(seed)
-  np.random.seed(seed)
+  tf.keras.utils.set_random_seed(seed)  # random, NumPy and TF: Keras initializers draw from all
   folder = RunFolder(root_dir)
   # Everything that can fail on bad input happens before the run folder is touched.
   collect_env = suite_gymnasium.load(env_name, seed=seed)
