@@ -29,7 +29,6 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import gin
-import numpy as np
 import tensorflow as tf
 from tf_agents.environments import py_environment
 from tf_agents.policies import policy_saver
