@@ -1,5 +1,7 @@
 """End-to-end tests of the training pipeline on gin/smoke.gin."""
+import contextlib
 import glob
+import io
 import json
 import os
 import subprocess
@@ -99,7 +101,11 @@ class TrainEvalTest(tf.test.TestCase):
     run_smoke(self.root_dir, 'train_eval.num_env_steps = 100')
     first = read_rows(self.root_dir)
     self.assertEqual(first[-1]['env_steps'], 100)
-    run_smoke(self.root_dir, 'train_eval.num_env_steps = 200')
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+      run_smoke(self.root_dir, 'train_eval.num_env_steps = 200')
+    self.assertRegex(stderr.getvalue(), r'Resumed from env step 100, train step 25 \(checkpoint '
+                     r'.*checkpoints/ckpt-100\)')
     rows = read_rows(self.root_dir)
     self.assertEqual([r['env_steps'] for r in rows], [50, 100, 200])  # nothing counted twice
     self.assertEqual(rows[:2], first)

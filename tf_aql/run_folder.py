@@ -131,6 +131,7 @@ class Checkpoint:
     self._directory = directory
     self._checkpoint = tf.train.Checkpoint(**objects)
     self._manager = tf.train.CheckpointManager(self._checkpoint, directory, max_to_keep)
+    self.restored_path: Optional[str] = None  # set by `restore`
 
   @property
   def exists(self) -> bool:
@@ -143,6 +144,7 @@ class Checkpoint:
       RunFolderError: the checkpoint is unreadable or belongs to another configuration.
     """
     latest = self._manager.latest_checkpoint
+    self.restored_path = latest
     if latest is None:
       return False
     try:

@@ -195,6 +195,11 @@ class Trainer:
   def train_step(self) -> int:
     return int(self._state.train_step.numpy())
 
+  @property
+  def checkpoint_path(self) -> Optional[str]:
+    """The checkpoint `restore` restored, or None."""
+    return self._checkpoint.restored_path
+
   def restore(self) -> bool:
     """Restores the latest checkpoint (False when there is none) and restarts the clock."""
     resumed = self._checkpoint.restore()
@@ -385,6 +390,9 @@ def train_eval(root_dir: str,
   trainer = Trainer(folder, state, lambda: replay.dataset(batch_size), replay,
                     summary_interval)
   resumed = trainer.restore()
+  if resumed:
+    print(f'Resumed from env step {int(state.env_step.numpy())}, train step '
+          f'{trainer.train_step} (checkpoint {trainer.checkpoint_path}).', file=sys.stderr)
   folder.trim_eval_metrics(int(state.env_step.numpy()) if resumed else None)
   folder.write_text('operative_config.gin', gin.operative_config_str())
 
