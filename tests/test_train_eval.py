@@ -10,6 +10,7 @@ import sys
 import gin
 import numpy as np
 import tensorflow as tf
+from absl.testing import parameterized
 from tf_agents.trajectories import time_step as ts
 
 from tf_aql import cli
@@ -125,6 +126,21 @@ class TrainEvalTest(tf.test.TestCase):
     self.assertEqual(read_rows(self.root_dir)[-1]['env_steps'], 100)  # nothing rewritten
 
 
+class RunSettingsTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(('num_env_steps', 0), ('num_env_steps', -5), ('batch_size', 2.5),
+                            ('eval_interval', True), ('initial_collect_steps', -1),
+                            ('samples_per_insert', 0.0), ('samples_per_insert', -2),
+                            ('checkpoint_interval', 0), ('seed', 'abc'))
+  def test_out_of_range_values_are_refused_before_anything_is_written(self, name, value):
+    root_dir = os.path.join(self.get_temp_dir(), f'{name}_{value}')
+    gin.clear_config()
+    cli.parse_gin([AQL, SMOKE], [f'train_eval.{name} = {value!r}'])
+    with self.assertRaisesRegex(TfAqlError, f'train_eval.{name} must be'):
+      train_eval(root_dir)
+    self.assertFalse(os.path.exists(root_dir))
+
+
 class TrainedRunTest(tf.test.TestCase):
 
   def setUp(self):
@@ -172,6 +188,12 @@ class CommandLineErrorsTest(tf.test.TestCase):
     root_dir = os.path.join(self.get_temp_dir(), 'bad_binding')
     result = self.run_cli(root_dir, '--gin_bindings=AqlAgent.gamam = 0.5')
     self.assert_one_line_error(result, 'gamam', root_dir)
+
+  def test_wrong_type_binding_is_refused_before_anything_is_written(self):
+    root_dir = os.path.join(self.get_temp_dir(), 'bad_type')
+    result = self.run_cli(root_dir, "--gin_bindings=train_eval.num_env_steps = 'abc'")
+    self.assert_one_line_error(result, "num_env_steps must be a positive integer, got 'abc'",
+                               root_dir)
 
   def test_unknown_environment_id(self):
     root_dir = os.path.join(self.get_temp_dir(), 'bad_env')

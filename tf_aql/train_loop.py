@@ -29,6 +29,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import gin
+import numpy as np
 import tensorflow as tf
 from tf_agents.environments import py_environment
 from tf_agents.policies import policy_saver
@@ -76,6 +77,23 @@ class RunSettings:
   seed: int
   show_progress: bool
 
+  def __post_init__(self):
+    """Checks every value's type and range before anything is written."""
+    for name in ('num_env_steps', 'eval_interval', 'num_eval_episodes', 'batch_size',
+                 'replay_capacity', 'collect_steps_per_iteration', 'summary_interval'):
+      _check_number(name, getattr(self, name), int, minimum=1)
+    _check_number('initial_collect_steps', self.initial_collect_steps, int, minimum=0)
+    _check_number('seed', self.seed, int, minimum=0)
+    _check_number('samples_per_insert', self.samples_per_insert, float, minimum=1e-9)
+    if self.checkpoint_interval is not None:
+      _check_number('checkpoint_interval', self.checkpoint_interval, int, minimum=1)
+    if not isinstance(self.show_progress, bool):
+      raise ConfigurationError(f'train_eval.show_progress must be True or False, got '
+                               f'{self.show_progress!r}.')
+    if not isinstance(self.env_name, str) or not self.env_name:
+      raise ConfigurationError(f'train_eval.env_name must be a gymnasium id (a string), got '
+                               f'{self.env_name!r}.')
+
   @classmethod
   def from_gin(cls) -> 'RunSettings':
     """`train_eval`'s defaults overridden by its gin bindings (parse the gin files first)."""
@@ -106,6 +124,17 @@ class RunSettings:
     """The settings as `train_eval.*` gin bindings (for the operative config of a role)."""
     return ''.join(f'train_eval.{name} = {value!r}\n'
                    for name, value in dataclasses.asdict(self).items())
+
+
+def _check_number(name: str, value, kind: type, minimum: float) -> None:
+  """Raises a one-sentence ConfigurationError unless `value` is a `kind` (int: not a bool or
+  float; float: any real number) that is at least `minimum`."""
+  is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+  ok_type = is_int or (kind is float and isinstance(value, (float, np.floating)))
+  if not ok_type or value < minimum or (kind is float and not math.isfinite(value)):
+    what = {(int, 1): 'a positive integer', (int, 0): 'an integer >= 0'}.get(
+        (kind, minimum), 'a positive number')
+    raise ConfigurationError(f'train_eval.{name} must be {what}, got {value!r}.')
 
 
 def load_env(settings: RunSettings, seed: int) -> py_environment.PyEnvironment:
@@ -377,6 +406,8 @@ def train_eval(root_dir: str,
   Returns:
     The last evaluation row (as written to eval_metrics.jsonl).
   """
+  RunSettings(**{name: value for name, value in locals().items()
+                 if name != 'root_dir'})  # checks every value before anything is written
   tf.keras.utils.set_random_seed(seed)  # random, NumPy and TF: Keras initializers draw from all
   folder = RunFolder(root_dir)
   # Everything that can fail on bad input happens before the run folder is touched.
