@@ -116,6 +116,21 @@ class TrainEvalTest(tf.test.TestCase):
     self.assertGreater(rows[-1]['replay_items'], first[-1]['replay_items'] + 50)
 
 
+  def test_resume_with_another_method_is_refused_before_anything_is_written(self):
+    run_smoke(self.root_dir, 'train_eval.num_env_steps = 100')
+    files_before = sorted(glob.glob(os.path.join(self.root_dir, '**'), recursive=True))
+    gin.clear_config()
+    cli.parse_gin([os.path.join(REPO, 'gin', 'methods', 'uniform_ql.gin'), SMOKE],
+                  ['train_eval.num_env_steps = 200'])
+    with self.assertRaisesRegex(TfAqlError, r'trained with make_aql_agent.search_fn = '
+                                r'@AmortizedSearch, but the gin files now give @UniformSearch'):
+      train_eval(self.root_dir)
+    self.assertEqual(sorted(glob.glob(os.path.join(self.root_dir, '**'), recursive=True)),
+                     files_before)
+    with self.assertRaisesRegex(TfAqlError, r'tf_aql.CriticNetwork.head_fc_layer_params = '
+                                r'\(16,\), but the gin files now give \(32,\)'):
+      run_smoke(self.root_dir, 'tf_aql.CriticNetwork.head_fc_layer_params = (32,)')
+
   def test_corrupt_checkpoint_is_a_clear_error(self):
     run_smoke(self.root_dir, 'train_eval.num_env_steps = 100')
     for index in glob.glob(os.path.join(self.root_dir, 'checkpoints', '*.index')):

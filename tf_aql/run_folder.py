@@ -16,6 +16,10 @@
 
 Every file is written next to its final name and renamed into place, so a run killed at any
 moment leaves either the old or the new version, never half of one.
+
+A run resumes only with the method, networks and environment it was started with: the
+`IDENTITY_CONFIGURABLES` bindings of its operative_config.gin must equal the new ones
+(`check_resume_config`); budgets, intervals and learning rates may change.
 """
 
 import json
@@ -23,6 +27,8 @@ import os
 import shutil
 from typing import Dict, List, Optional
 
+import gin
+from gin import config_parser
 import tensorflow as tf
 from tf_agents.policies import policy_saver
 
@@ -31,6 +37,19 @@ from tf_aql.errors import TfAqlError
 
 class RunFolderError(TfAqlError):
   """The run folder cannot be used (for example a checkpoint that does not restore)."""
+
+
+# What makes a run the same run: the method (agent and search), the networks' shapes and the
+# environment. Any other binding (budgets, intervals, learning rates) may change on resume.
+IDENTITY_CONFIGURABLES = ('make_agent', 'make_aql_agent', 'tf_aql.CriticNetwork',
+                          'ProposalNetwork', 'suite_gymnasium.load')
+IDENTITY_PARAMETERS = ('train_eval.env_name',
+                       'make_ddpg_agent.actor_fc_layer_params',
+                       'make_ddpg_agent.critic_observation_fc_layer_params',
+                       'make_ddpg_agent.critic_joint_fc_layer_params',
+                       'make_sac_agent.actor_fc_layer_params',
+                       'make_sac_agent.critic_joint_fc_layer_params')
+MAY_CHANGE = ('make_aql_agent.learning_rate', 'make_aql_agent.proposal_learning_rate')
 
 
 class RunFolder:
@@ -56,6 +75,32 @@ class RunFolder:
 
   def create(self) -> None:
     os.makedirs(self.root_dir, exist_ok=True)
+
+  def check_resume_config(self, operative_config: str) -> None:
+    """Refuses to resume a run with another method, network shape or environment.
+
+    Args:
+      operative_config: the new run's bindings (gin's operative config text, plus
+        `train_eval.env_name`), compared with the folder's operative_config.gin when the
+        folder has a checkpoint to resume.
+
+    Raises:
+      RunFolderError: naming the first binding that differs, before anything is written.
+    """
+    saved_path = self.path('operative_config.gin')
+    if tf.train.latest_checkpoint(self.checkpoint_dir) is None or not os.path.exists(saved_path):
+      return
+    with open(saved_path) as f:
+      saved = identity_bindings(f.read())
+    current = identity_bindings(operative_config)
+    differ = [key for key in sorted(saved.keys() & current.keys()) if saved[key] != current[key]]
+    if differ:
+      key = differ[0]
+      more = f' (and {len(differ) - 1} more)' if len(differ) > 1 else ''
+      raise RunFolderError(
+          f'{self.root_dir} holds a run trained with {key} = {saved[key]}, but the gin files now '
+          f'give {current[key]}{more}: resume it with its own gin files (its '
+          'operative_config.gin lists them), or start the new configuration in a new --root_dir.')
 
   def write_text(self, name: str, text: str) -> None:
     """Writes `<root_dir>/<name>` atomically."""
@@ -159,3 +204,25 @@ class Checkpoint:
 
   def save(self, step: int) -> str:
     return self._manager.save(checkpoint_number=step)
+
+
+def identity_bindings(config_text: str) -> Dict[str, str]:
+  """'configurable.parameter' -> the value's text, for the bindings that identify a run."""
+  bindings = {}
+  parser = config_parser.ConfigParser(config_text, gin.config.ParserDelegate(skip_unknown=True))
+  for statement in parser:
+    if not isinstance(statement, config_parser.BindingStatement) or statement.scope:
+      continue
+    key = f'{statement.selector}.{statement.arg_name}'
+    if ((statement.selector in IDENTITY_CONFIGURABLES or key in IDENTITY_PARAMETERS) and
+        key not in MAY_CHANGE and statement.arg_name != 'name'):
+      bindings[key] = _value_text(statement.value)
+  return bindings
+
+
+def _value_text(value) -> str:
+  """A binding's value as gin writes it: '@Name' for configurable references."""
+  selector = getattr(value, 'selector', None)
+  if selector is not None:
+    return '@' + selector + ('()' if getattr(value, 'evaluate', False) else '')
+  return repr(value)

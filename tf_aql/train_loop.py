@@ -414,6 +414,8 @@ def train_eval(root_dir: str,
   collect_env = suite_gymnasium.load(env_name, seed=seed)
   eval_env = suite_gymnasium.load(env_name, seed=seed + 1)
   state = AgentState(collect_env)
+  folder.check_resume_config(gin.operative_config_str() +
+                             f'\ntrain_eval.env_name = {env_name!r}\n')
 
   folder.create()
   replay = EmbeddedReplay(state.agent.collect_data_spec, state.sequence_length,

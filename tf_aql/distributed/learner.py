@@ -66,7 +66,7 @@ def run_learner(root_dir: str, replay_server_address: str,
   state = AgentState(load_env(settings, settings.seed))
   wait_for_server(replay_server_address, server_timeout_s,
                   on_wait=lambda s: log(ROLE, f'waiting for the replay server ({s:.0f} s)'))
-
+  folder.check_resume_config(gin.operative_config_str() + settings.gin_text())
   folder.create()
   replay = RemoteReplay(state.agent.collect_data_spec, state.sequence_length,
                         replay_server_address)

@@ -2,7 +2,6 @@
 
 import sys
 
-import numpy as np
 import tensorflow as tf
 
 
@@ -12,8 +11,8 @@ def log(role: str, message: str) -> None:
 
 
 def seed_everything(seed: int) -> None:
-  tf.random.set_seed(seed)
-  np.random.seed(seed)
+  """Seeds Python's random, NumPy and TensorFlow (Keras initializers draw from all three)."""
+  tf.keras.utils.set_random_seed(seed)
 
 
 def limit_threads(num_threads: int = 1) -> None:
