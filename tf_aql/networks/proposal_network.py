@@ -62,6 +62,7 @@ holds a given prefix fixed), so for autoregressive proposals the gradient is tha
 sum_d H(mu_d) at the sampled prefix (exact for `autoregressive=False`).
 """
 
+import functools
 from typing import Optional, Tuple
 
 import gin
@@ -280,6 +281,11 @@ class AutoregressiveProposal(tfd.Distribution):
     if self._autoregressive:
       prefix_state = tf.reshape(self._prefix_state, tf.concat(
           [[-1], tf.shape(self._prefix_state)[-2:]], axis=0))  # [B, D-1, A]
+    full_shape = tf.concat([[n], batch_shape], axis=0)  # [n, *batch]
+    if space.is_discrete and self._autoregressive and not greedy and not with_stats:
+      actions = _compiled_discrete_draws()(state_params, prefix_state, self._prefix_head_kernel,
+                                           self._action_embedding, noise)  # [n, B, D]
+      return tf.reshape(actions, tf.concat([full_shape, [self._num_dims]], axis=0)), None, None
     actions, log_probs, entropies = [], [], []
     prefix = None  # r_d [n, B, A]
     for d in range(self._num_dims):
@@ -303,13 +309,13 @@ class AutoregressiveProposal(tfd.Distribution):
           embedding = tf.broadcast_to(unit, outer_shape)[..., tf.newaxis] * (
               self._action_embedding[d])  # [n, B, A]
         prefix = embedding if prefix is None else prefix + embedding
-    full_shape = tf.concat([[n], batch_shape], axis=0)  # [n, *batch]
     actions = tf.reshape(tf.stack(actions, axis=-1),
                          tf.concat([full_shape, [self._num_dims]], axis=0))  # [n, B, D]
     if not with_stats:
       return actions, None, None
-    log_probs = tf.reshape(tf.broadcast_to(tf.add_n(log_probs), outer_shape), full_shape)
-    entropies = tf.reshape(tf.broadcast_to(tf.add_n(entropies), outer_shape), full_shape)
+    def total(terms):  # per-step terms [1 or n, B] (the first may be per state) -> [n, *batch]
+      return tf.reshape(tf.add_n([tf.broadcast_to(t, outer_shape) for t in terms]), full_shape)
+    log_probs, entropies = total(log_probs), total(entropies)
     return actions, log_probs, entropies
 
   def _step_noise(self, shape: tf.Tensor, seed: Optional[types.Seed]) -> tf.Tensor:
@@ -552,3 +558,41 @@ class ProposalNetwork(network.Network):
         min_log_std=self._min_log_std,
         max_log_std=self._max_log_std)
     return proposal, network_state
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_discrete_draws():
+  """`_discrete_draws` XLA-compiled (once per process; kept outside the network, so a policy's
+  SavedModel stores the traced function)."""
+  return tf.function(_discrete_draws, jit_compile=True)
+
+
+def _discrete_draws(state_logits: tf.Tensor, prefix_state: tf.Tensor,
+                    prefix_head_kernel: tf.Tensor, action_embedding: tf.Tensor,
+                    gumbel: tf.Tensor) -> tf.Tensor:
+  """Gumbel-max draws of D discrete sub-actions, one after another (`_rollout`'s loop without
+  statistics, fused by XLA into a few passes per step).
+
+  Args:
+    state_logits: [B, D, V] l_d, masked.
+    prefix_state: [B, D-1, A] u_d.
+    prefix_head_kernel: [D-1, A, V] J_d.
+    action_embedding: [D-1, V, A] G_d.
+    gumbel: [D, n, B, V] Gumbel(0, 1) noise.
+
+  Returns:
+    actions [n, B, D] int32: a_d = argmax(l_d + relu(u_d + r_d) J_d + g_d) with
+    r_d = sum_{k<d} G_k[a_k].
+  """
+  num_dims = state_logits.shape[1]
+  actions, prefix = [], None
+  for d in range(num_dims):
+    logits = state_logits[:, d]  # [B, V]
+    if prefix is not None:
+      hidden = tf.nn.relu(prefix + prefix_state[:, d - 1])  # [n, B, A]
+      logits = logits + tf.einsum('nba,av->nbv', hidden, prefix_head_kernel[d - 1])
+    actions.append(tf.argmax(logits + gumbel[d], axis=-1, output_type=tf.int32))  # [n, B]
+    if d < num_dims - 1:
+      embedding = tf.gather(action_embedding[d], actions[-1])  # [n, B, A]
+      prefix = embedding if prefix is None else prefix + embedding
+  return tf.stack(actions, axis=-1)
