@@ -256,15 +256,17 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(samples.shape, (3, 5, 2, 2))
     self.assertAllClose(log_probs, proposal.log_prob(samples), rtol=1e-4, atol=1e-4)
 
-  def test_discrete_compiled_draws_equal_the_stepwise_draws_with_the_same_noise(self):
+  @parameterized.named_parameters(('discrete', _multi_discrete([3, 5, 2, 4])),
+                                  ('continuous', _box([-1., 0., -3., 2.], [1., 4., 3., 2.5])))
+  def test_compiled_draws_equal_the_stepwise_draws_with_the_same_noise(self, spec):
     # sample() runs the XLA-compiled loop; sample_and_log_prob the step-by-step one with
-    # statistics. The same seed draws the same Gumbel noise, so the actions must be identical.
-    net = _make(_multi_discrete([3, 5, 2, 4]))
+    # statistics. The same seed draws the same noise, so the actions must agree.
+    net = _make(spec)
     _randomize(net, seed=2, scale=0.5)
     proposal, _ = net(tf.random.normal([3, EMBEDDING_SIZE], seed=4))
     compiled = proposal.sample(200, seed=(5, 6))
     stepwise, _ = proposal.experimental_sample_and_log_prob(200, seed=(5, 6))
-    self.assertAllEqual(compiled, stepwise)
+    self.assertAllClose(compiled, stepwise, atol=1e-5)
     self.assertGreater(len({tuple(a) for a in compiled.numpy().reshape(-1, 4)}), 20)
 
   # --- normalization and sampling frequencies ----------------------------------------------

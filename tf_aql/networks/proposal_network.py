@@ -282,9 +282,16 @@ class AutoregressiveProposal(tfd.Distribution):
       prefix_state = tf.reshape(self._prefix_state, tf.concat(
           [[-1], tf.shape(self._prefix_state)[-2:]], axis=0))  # [B, D-1, A]
     full_shape = tf.concat([[n], batch_shape], axis=0)  # [n, *batch]
-    if space.is_discrete and self._autoregressive and not greedy and not with_stats:
-      actions = _compiled_discrete_draws()(state_params, prefix_state, self._prefix_head_kernel,
-                                           self._action_embedding, noise)  # [n, B, D]
+    if self._autoregressive and not greedy and not with_stats:  # the searches' and policies' draws
+      if space.is_discrete:
+        actions = _compiled_discrete_draws()(state_params, prefix_state,
+                                             self._prefix_head_kernel, self._action_embedding,
+                                             noise)  # [n, B, D]
+      else:
+        unit = _compiled_continuous_draws(self._min_log_std, self._max_log_std)(
+            state_params, prefix_state, self._prefix_head_kernel, self._action_embedding,
+            noise)  # [n, B, D] in [-1, 1]
+        actions = tf.clip_by_value(self._center + self._half_range * unit, space.low, space.high)
       return tf.reshape(actions, tf.concat([full_shape, [self._num_dims]], axis=0)), None, None
     actions, log_probs, entropies = [], [], []
     prefix = None  # r_d [n, B, A]
@@ -596,3 +603,43 @@ def _discrete_draws(state_logits: tf.Tensor, prefix_state: tf.Tensor,
       embedding = tf.gather(action_embedding[d], actions[-1])  # [n, B, A]
       prefix = embedding if prefix is None else prefix + embedding
   return tf.stack(actions, axis=-1)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_continuous_draws(min_log_std: float, max_log_std: float):
+  """`_continuous_draws` XLA-compiled, once per log-std range."""
+  return tf.function(functools.partial(_continuous_draws, min_log_std=min_log_std,
+                                       max_log_std=max_log_std), jit_compile=True)
+
+
+def _continuous_draws(params: tf.Tensor, prefix_state: tf.Tensor, prefix_head_kernel: tf.Tensor,
+                      action_embedding: tf.Tensor, normal: tf.Tensor, min_log_std: float,
+                      max_log_std: float) -> tf.Tensor:
+  """tanh-Gaussian draws of D continuous sub-actions, one after another (`_rollout`'s loop
+  without statistics, fused by XLA).
+
+  Args:
+    params: [B, D, 2] l_d (mean, log std of the state part).
+    prefix_state: [B, D-1, A] u_d.
+    prefix_head_kernel: [D-1, A, 2] J_d.
+    action_embedding: [D-1, A] g_d.
+    normal: [D, n, B] standard normal noise.
+    min_log_std, max_log_std: the clip of the log std.
+
+  Returns:
+    unit actions [n, B, D] in [-1, 1]: tanh(m_d + exp(log s_d) z_d), with (m_d, log s_d) =
+    l_d + relu(u_d + r_d) J_d and r_d = sum_{k<d} unit_k g_k.
+  """
+  num_dims = params.shape[1]
+  units, prefix = [], None
+  for d in range(num_dims):
+    step = params[:, d]  # [B, 2]
+    if prefix is not None:
+      hidden = tf.nn.relu(prefix + prefix_state[:, d - 1])  # [n, B, A]
+      step = step + tf.einsum('nba,ap->nbp', hidden, prefix_head_kernel[d - 1])
+    log_std = tf.clip_by_value(step[..., 1], min_log_std, max_log_std)
+    units.append(tf.tanh(step[..., 0] + tf.exp(log_std) * normal[d]))  # [n, B]
+    if d < num_dims - 1:
+      embedding = units[-1][..., tf.newaxis] * action_embedding[d]  # [n, B, A]
+      prefix = embedding if prefix is None else prefix + embedding
+  return tf.stack(units, axis=-1)
