@@ -24,11 +24,13 @@ VARIANTS=(
   --variant="obs_norm=tf_aql.CriticNetwork.normalize_observations = True"
   --variant="next=AqlAgent.proposal_states = 'next'"
   --variant="dedup=AmortizedSearch.deduplicate = True"
+  --variant="polyak=AqlAgent.target_update_tau = 0.005;AqlAgent.target_update_period = 1"
+  --variant="offset=AqlAgent.value_offset_rate = 0.01"
 )
 COMMON=(--suite=halfcheetah_discretized --out_dir="$OUT" --seeds=0,1 --num_env_steps=50000
         --eval_interval=10000 --gin_bindings='train_eval.initial_collect_steps = 5000'
         --report_steps=10000,20000,30000,40000 "${VARIANTS[@]}")
-ALL=aql,aql+before,uniform_ql,qt_opt,aql+no_cdq,aql+one_hot,aql+layer_norm,aql+obs_norm,aql+next,aql+dedup
+ALL=aql,aql+before,uniform_ql,qt_opt,aql+no_cdq,aql+one_hot,aql+layer_norm,aql+obs_norm,aql+next,aql+dedup,aql+polyak,aql+offset
 
 if [[ "${1:-}" == report ]]; then
   "$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
@@ -36,9 +38,9 @@ if [[ "${1:-}" == report ]]; then
   exit
 fi
 taskset -c 0 "$PY" bench/learning.py "${COMMON[@]}" \
-    --methods=aql,aql+before,aql+no_cdq,aql+layer_norm,aql+dedup > "$OUT/queue_0.log" 2>&1 &
+    --methods=aql,aql+before,aql+no_cdq,aql+layer_norm,aql+dedup,aql+polyak > "$OUT/queue_0.log" 2>&1 &
 taskset -c 1 "$PY" bench/learning.py "${COMMON[@]}" \
-    --methods=uniform_ql,qt_opt,aql+one_hot,aql+obs_norm,aql+next > "$OUT/queue_1.log" 2>&1 &
+    --methods=uniform_ql,qt_opt,aql+one_hot,aql+obs_norm,aql+next,aql+offset > "$OUT/queue_1.log" 2>&1 &
 wait
 "$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
     --output_md="$OUT/halfcheetah_discretized.md"
