@@ -242,7 +242,7 @@ class EvaluateTest(tf.test.TestCase):
                      r'^average_return=[\d.]+ std=[\d.]+ episodes=2 mean_length=[\d.]+$')
 
     failed = _run_script('evaluate', f'--policy_dir={root_dir}/nowhere', '--env_name=CartPole-v1')
-    self.assertEqual(failed.returncode, 1)
+    self.assertEqual(failed.returncode, 2)
     self.assertNotIn('Traceback', failed.stderr)
     self.assertLen(_error_lines(failed.stderr), 1)
     self.assertIn(f'error: No exported policy at {root_dir}/nowhere', failed.stderr)
@@ -385,7 +385,7 @@ class PlotTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(os.path.getsize(output), 10_000)
 
     failed = _run_script('plot', f'--run_dirs={root}/nowhere_seed0', f'--output={output}')
-    self.assertEqual(failed.returncode, 1)
+    self.assertEqual(failed.returncode, 2)
     self.assertNotIn('Traceback', failed.stderr)
     self.assertEqual(_error_lines(failed.stderr),
                      [f'error: No eval_metrics.jsonl in {root}/nowhere_seed0: expected a run '

@@ -18,7 +18,8 @@ dtypes of the whole time step, and the action bounds) before the first step.
 The return of an episode is the undiscounted sum of its rewards, sum_t r_t; `average_return` and
 `std` are the mean and the population standard deviation over the episodes, `mean_length` the
 mean number of steps per episode. Errors a user can act on (no policy at --policy_dir, an
-environment that does not match the policy, an unknown id) are printed in one line, exit code 1.
+environment that does not match the policy, an unknown id) are printed in one line with exit
+code 2, as in train_eval.
 """
 
 import json
@@ -43,6 +44,7 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 from tf_agents.utils import nest_utils
 
+from tf_aql import cli
 from tf_aql.errors import TfAqlError
 
 _POLICY_DIR = flags.DEFINE_string(
@@ -290,20 +292,19 @@ def format_result(result: Dict[str, Any]) -> str:
           f'episodes={result["num_episodes"]} mean_length={result["mean_episode_length"]:.1f}')
 
 
-def main(argv: List[str]) -> int:
+def main(argv: List[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  try:
+
+  def evaluate_and_print():
     result = evaluate_saved_policy(
         _POLICY_DIR.value, env_name=_ENV_NAME.value, num_episodes=_NUM_EPISODES.value,
         seed=_SEED.value, discretize_bins=_DISCRETIZE_BINS.value,
         env_kwargs=_parse_env_kwargs(_ENV_KWARGS.value),
         max_episode_steps=_MAX_EPISODE_STEPS.value)
-  except TfAqlError as error:
-    print(f'error: {error}', file=sys.stderr)
-    return 1
-  print(format_result(result))
-  return 0
+    print(format_result(result))
+
+  cli.run_user_command(evaluate_and_print)  # a user error: one line, exit status 2
 
 
 if __name__ == '__main__':

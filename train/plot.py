@@ -45,6 +45,7 @@ from matplotlib import figure  # pylint: disable=g-import-not-at-top
 from matplotlib import ticker
 import numpy as np
 
+from tf_aql import cli
 from tf_aql.errors import TfAqlError
 
 _RUN_DIRS = flags.DEFINE_list(
@@ -275,18 +276,17 @@ def plot_runs(groups: Dict[str, List[str]], output_path: str, title: str = '',
   fig.savefig(output_path, format='png')
 
 
-def main(argv: List[str]) -> int:
+def main(argv: List[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  try:
+
+  def plot_and_print():
     groups = make_groups(_RUN_DIRS.value or [], _LABELS.value or [], _GROUP_BY_SEED_SUFFIX.value)
     plot_runs(groups, _OUTPUT.value, _TITLE.value, parse_references(_REFERENCES.value))
-  except TfAqlError as error:
-    print(f'error: {error}', file=sys.stderr)
-    return 1
-  summary = '; '.join(f'{label}: {len(dirs)} run(s)' for label, dirs in groups.items())
-  print(f'Wrote {_OUTPUT.value} ({summary})')
-  return 0
+    summary = '; '.join(f'{label}: {len(dirs)} run(s)' for label, dirs in groups.items())
+    print(f'Wrote {_OUTPUT.value} ({summary})')
+
+  cli.run_user_command(plot_and_print)  # a user error: one line, exit status 2
 
 
 if __name__ == '__main__':
