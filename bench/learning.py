@@ -11,8 +11,8 @@ train/plot.py.
   python bench/learning.py --suite=chain_1e5 --methods=aql,aql+cdq \
       --variant='cdq=AqlAgent.clipped_double_q = True'   # an ablation: aql with one change
 
-Suites (method defaults in brackets): chain_1e5, chain_1e10, chain_1e20 [aql, uniform_ql,
-qt_opt; exhaustive_dqn on chain_1e5], halfcheetah_discretized [aql, uniform_ql, qt_opt],
+Suites (method defaults in brackets): chain_1e5, chain_1e5_gamma099, chain_1e10, chain_1e20
+[aql, uniform_ql, qt_opt; exhaustive_dqn on chain_1e5], halfcheetah_discretized [aql, uniform_ql, qt_opt],
 pendulum_discretized [exhaustive_dqn, aql, uniform_ql], pendulum, lunar_lander_continuous,
 halfcheetah [aql, qt_opt, ddpg, sac].
 """
@@ -31,6 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SUITES: Dict[str, Sequence[str]] = {
     'chain_1e5': ('aql', 'uniform_ql', 'qt_opt', 'exhaustive_dqn'),
+    'chain_1e5_gamma099': ('aql', 'uniform_ql', 'qt_opt'),
     'chain_1e10': ('aql', 'uniform_ql', 'qt_opt'),
     'chain_1e20': ('aql', 'uniform_ql', 'qt_opt'),
     'halfcheetah_discretized': ('aql', 'uniform_ql', 'qt_opt'),
