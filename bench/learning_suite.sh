@@ -16,7 +16,7 @@ OUT=${OUT:-bench/out/suite}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
 
-# The settings of the synthetic chains (gamma = 0): batch 32, one train step per env step, Adam 1e-3.
+# The settings of the synthetic chains: batch 32, one train step per env step, Adam 1e-3.
 CHAIN=(--gin_bindings='train_eval.batch_size = 32'
        --gin_bindings='make_aql_agent.learning_rate = 1e-3'
        --gin_bindings='make_aql_agent.proposal_learning_rate = 1e-3')
@@ -43,6 +43,8 @@ queue_1() {
       --num_env_steps=20000 --eval_interval=2500 "${CHAIN[@]}" --report_steps=5000,10000,15000
   learn 1 chain_1e5 --methods=aql,uniform_ql,qt_opt --seeds=0,1,2 \
       --num_env_steps=10000 --eval_interval=2500 "${CHAIN[@]}"
+  learn 1 chain_1e5_gamma099 --methods=aql,uniform_ql,qt_opt --seeds=0,1,2 \
+      --num_env_steps=10000 --eval_interval=2500 "${CHAIN[@]}" --report_steps=2500,5000,7500
   learn 1 pendulum --methods=sac,ddpg,qt_opt,uniform_ql,aql --seeds=0,1,2 \
       --num_env_steps=6000 --eval_interval=2000 --report_steps=2000,4000 \
       --gin_bindings='train_eval.num_eval_episodes = 5' \
