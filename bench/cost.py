@@ -5,9 +5,10 @@ with D sequential sampling steps on top of the B x (N + M) candidate scoring tha
 sampling-based Q-learner pays. This script measures, at batch 64 and the shipped widths
 (critic torso (256,), head (256, 256), proposal hidden 256):
 
-  1. learner steps/s of AQL (N=100, M=400; 'aql_next': the proposal trained at s', one search
-     per step; 'aql_prefix32' / 'aql_prefix128': the proposal's per-sample prefix stream at
-     width 32 / 128 instead of 64), UniformQL (M=500), QT-Opt (CEM 2x64 and 2x250),
+  1. learner steps/s of AQL (N=100, M=400, the proposal trained at s', one search per step;
+     'aql_paper': the paper's form, trained at s with a second search; 'aql_prefix32' / 'aql_prefix128': the proposal's per-sample prefix stream at
+     width 32 / 128 instead of 64; 'aql_dedup': repeated proposal samples replaced by uniform
+     ones; '*_one_critic': without the default clipped double-Q), UniformQL (M=500), QT-Opt (CEM 2x64 and 2x250),
      DDPG and SAC (continuous only), round-robin over repeats so load drift hits all alike;
   2. the parts of an AQL step: one scoring pass critic.score [64, 500, D], proposal sampling
      (100 samples x 64 states), proposal log-prob + entropy, a full amortized search;
@@ -61,7 +62,7 @@ from tf_aql.environments import suite_gymnasium
 from tf_aql.policies.search_policy import search_argmax
 
 flags.DEFINE_list('tasks', ['discrete', 'continuous'], 'Tasks to measure (see TASKS).')
-flags.DEFINE_list('methods', ['aql', 'aql_next', 'aql_prefix32', 'aql_prefix128', 'uniform_ql',
+flags.DEFINE_list('methods', ['aql', 'aql_paper', 'aql_prefix32', 'aql_prefix128', 'uniform_ql',
                                'qt_opt', 'qt_opt_budget', 'ddpg', 'sac'],
                   'Methods to measure (see METHODS); DDPG and SAC run on continuous tasks only.')
 flags.DEFINE_integer('batch_size', 64, 'Sequences per learner step; states per scoring pass.')
@@ -88,9 +89,13 @@ DISCRETE_ENV, CONTINUOUS_ENV = 'tf_aql/SubActionChain-v0', 'tf_aql/ContinuousCha
 # method -> (gin file, extra bindings, Q-evaluations per state, discrete allowed)
 METHODS = {
     'aql': ('gin/methods/aql.gin', [], 500, True),
-    'aql_next': ('gin/methods/aql.gin', ["AqlAgent.proposal_states = 'next'"], 500, True),
+    'aql_paper': ('gin/methods/aql.gin', ["AqlAgent.proposal_states = 'current'"], 500, True),
     'aql_prefix32': ('gin/methods/aql.gin', ['ProposalNetwork.prefix_size = 32'], 500, True),
     'aql_prefix128': ('gin/methods/aql.gin', ['ProposalNetwork.prefix_size = 128'], 500, True),
+    'aql_dedup': ('gin/methods/aql.gin', ['AmortizedSearch.deduplicate = True'], 500, True),
+    'aql_one_critic': ('gin/methods/aql.gin', ['AqlAgent.clipped_double_q = False'], 500, True),
+    'uniform_ql_one_critic': ('gin/methods/uniform_ql.gin', ['AqlAgent.clipped_double_q = False'],
+                              500, True),
     'uniform_ql': ('gin/methods/uniform_ql.gin', [], 500, True),
     'qt_opt': ('gin/methods/qt_opt.gin', [], 128, True),
     'qt_opt_budget': ('gin/methods/qt_opt_budget.gin', [], 500, True),
