@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The critic/target ablation on HalfCheetah-v5 discretized (11^6 actions, gamma = 0.99): AQL with
-# the shipped defaults, with all of the learning-quality changes off ('before'), and with each one
-# changed alone; UniformQL and QT-Opt beside it. 50,000 environment steps, seeds 0 and 1.
+# the shipped defaults, with the earlier defaults ('before'), and with each default changed alone
+# (no_cdq, one_hot, paper, copy) or each optional change added alone (layer_norm, obs_norm,
+# dedup, offset); UniformQL and QT-Opt beside it. 50,000 environment steps, seeds 0 and 1.
 #
 #   nohup bash bench/halfcheetah_ablation.sh > ablation.log 2>&1 &
 #
@@ -16,21 +17,22 @@ PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
 
 VARIANTS=(
-  # The defaults before these knobs existed: one critic, one-hot bins.
-  --variant="before=AqlAgent.clipped_double_q = False;tf_aql.CriticNetwork.discrete_action_encoding = 'one_hot'"
+  # The earlier defaults: one critic, one-hot bins, a target copy every 100 steps, the proposal
+  # trained at s with its own search (the paper's form).
+  --variant="before=AqlAgent.clipped_double_q = False;tf_aql.CriticNetwork.discrete_action_encoding = 'one_hot';AqlAgent.target_update_tau = 1.0;AqlAgent.target_update_period = 100;AqlAgent.proposal_states = 'current'"
   --variant="no_cdq=AqlAgent.clipped_double_q = False"
   --variant="one_hot=tf_aql.CriticNetwork.discrete_action_encoding = 'one_hot'"
   --variant="layer_norm=tf_aql.CriticNetwork.layer_norm = True"
   --variant="obs_norm=tf_aql.CriticNetwork.normalize_observations = True"
-  --variant="next=AqlAgent.proposal_states = 'next'"
+  --variant="paper=AqlAgent.proposal_states = 'current'"
   --variant="dedup=AmortizedSearch.deduplicate = True"
-  --variant="polyak=AqlAgent.target_update_tau = 0.005;AqlAgent.target_update_period = 1"
+  --variant="copy=AqlAgent.target_update_tau = 1.0;AqlAgent.target_update_period = 100"
   --variant="offset=AqlAgent.value_offset_rate = 0.01"
 )
 COMMON=(--suite=halfcheetah_discretized --out_dir="$OUT" --seeds=0,1 --num_env_steps=50000
         --eval_interval=10000 --gin_bindings='train_eval.initial_collect_steps = 5000'
         --report_steps=10000,20000,30000,40000 "${VARIANTS[@]}")
-ALL=aql,aql+before,uniform_ql,qt_opt,aql+no_cdq,aql+one_hot,aql+layer_norm,aql+obs_norm,aql+next,aql+dedup,aql+polyak,aql+offset
+ALL=aql,aql+before,uniform_ql,qt_opt,aql+no_cdq,aql+one_hot,aql+layer_norm,aql+obs_norm,aql+paper,aql+dedup,aql+copy,aql+offset
 
 if [[ "${1:-}" == report ]]; then
   "$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
@@ -38,9 +40,9 @@ if [[ "${1:-}" == report ]]; then
   exit
 fi
 taskset -c 0 "$PY" bench/learning.py "${COMMON[@]}" \
-    --methods=aql,aql+before,aql+no_cdq,aql+layer_norm,aql+dedup,aql+polyak > "$OUT/queue_0.log" 2>&1 &
+    --methods=aql,aql+before,aql+no_cdq,aql+layer_norm,aql+dedup,aql+copy > "$OUT/queue_0.log" 2>&1 &
 taskset -c 1 "$PY" bench/learning.py "${COMMON[@]}" \
-    --methods=uniform_ql,qt_opt,aql+one_hot,aql+obs_norm,aql+next,aql+offset > "$OUT/queue_1.log" 2>&1 &
+    --methods=uniform_ql,qt_opt,aql+one_hot,aql+obs_norm,aql+paper,aql+offset > "$OUT/queue_1.log" 2>&1 &
 wait
 "$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
     --output_md="$OUT/halfcheetah_discretized.md"
