@@ -149,7 +149,7 @@ class AqlAgent(tf_agent.TFAgent):
     self._search = search
     self._action_space = search.action_space
     if clipped_double_q is None:
-      clipped_double_q = not (isinstance(gamma, (int, float)) and gamma == 0)
+      clipped_double_q = _bootstraps(gamma)
     self._setup_networks(time_step_spec, action_spec, critic_network, proposal_network,
                          clipped_double_q)
     self._optimizer = optimizer
@@ -359,7 +359,7 @@ class AqlAgent(tf_agent.TFAgent):
       searches without a proposal), the `SearchResult` at s') or None when no search ran).
     """
     observation, step_type = next_time_steps.observation, next_time_steps.step_type
-    if isinstance(self._gamma, (int, float)) and self._gamma == 0:
+    if not _bootstraps(self._gamma):
       return tf.zeros_like(next_time_steps.reward), None
     target_embeddings = [t.embed(observation, step_type) for t in self._target_critic_networks]
     chooser, chooser_embedding = self._target_critic_networks[0], target_embeddings[0]
@@ -434,6 +434,11 @@ def clip_by_global_norm(grads_and_vars, clip_norm: types.Float):
   gradients, variables = zip(*grads_and_vars)
   clipped, _ = tf.clip_by_global_norm(list(gradients), clip_norm)
   return list(zip(clipped, variables))
+
+
+def _bootstraps(gamma: types.Float) -> bool:
+  """False when gamma is the number 0 (a contextual bandit: no target uses the next state)."""
+  return not (isinstance(gamma, (int, float)) and gamma == 0)
 
 
 def _stop_gradient_or_none(tensor: Optional[tf.Tensor]) -> Optional[tf.Tensor]:

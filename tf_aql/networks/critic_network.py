@@ -133,7 +133,8 @@ class CriticNetwork(network.Network):
           width, activation=None if self._layer_norm else self._activation_fn,
           kernel_initializer=init, name=f'head_dense_{i + 1}'))
       if self._layer_norm:
-        self._head_layers += [self._make_norm(f'head_norm_{i + 2}'), self._activation_fn]
+        self._head_layers += [self._make_norm(f'head_norm_{i + 2}'),
+                              tf.keras.layers.Activation(self._activation_fn)]
     self._q_layer = tf.keras.layers.Dense(1, kernel_initializer=init, name='q_value')
     # Built here: `score` reads the action kernels without calling the layers.
     space = self._action_space
@@ -236,8 +237,7 @@ class CriticNetwork(network.Network):
     batch_size, num_candidates = tf.shape(hidden)[0], tf.shape(hidden)[1]
     hidden = tf.reshape(hidden, [batch_size * num_candidates, tf.shape(hidden)[-1]])  # [B*K, H]
     for layer in self._head_layers:
-      hidden = (layer(hidden, training=training) if isinstance(layer, tf.keras.layers.Layer)
-                else layer(hidden))
+      hidden = layer(hidden, training=training)
     q_values = self._q_layer(hidden, training=training)  # [B*K, 1]
     return tf.reshape(q_values, [batch_size, num_candidates])
 

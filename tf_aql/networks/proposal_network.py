@@ -336,7 +336,7 @@ class AutoregressiveProposal(tfd.Distribution):
     return tf.random.stateless_normal(shape, seed)
 
   def _discrete_step(self, logits: tf.Tensor, gumbel: Optional[tf.Tensor], with_stats: bool):
-    """Draws sub-action `dim` by Gumbel-max (or takes the argmax if `gumbel` is None).
+    """Draws one sub-action by Gumbel-max (or takes the argmax if `gumbel` is None).
 
     Args:
       logits: [n or 1, B, V], already masked (a masked logit, -1e9, never wins).
