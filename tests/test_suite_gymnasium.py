@@ -1,5 +1,7 @@
 """Tests for tf_aql.environments.suite_gymnasium and tf_aql.environments.discretize."""
 
+import contextlib
+import io
 import os
 import sys
 from typing import Any, Dict, Optional
@@ -18,6 +20,7 @@ from tf_aql.action_space import ActionSpace, UnsupportedActionSpecError
 from tf_aql.environments import DiscretizeBoxAction
 from tf_aql.environments import GymnasiumEnvironment
 from tf_aql.environments import load
+from tf_aql.environments.finite_check import NonFiniteDataError
 from tf_aql.environments.suite_gymnasium import action_spec_from_space
 
 _SUPPORTED = r'tf_aql supports Box \(bounded, shape \(\) or \[D\]\), Discrete and MultiDiscrete'
@@ -62,6 +65,58 @@ class _RecordingEnv(gymnasium.Env):
 
   def close(self):
     self.closed = True
+
+
+class _NonFiniteEnv(_RecordingEnv):
+  """A `_RecordingEnv` whose step `bad_step` (counted over episodes) returns `value` in
+  `field`: 'reward', or 'observation' at entry 1."""
+
+  def __init__(self, field: str, bad_step: int, value: float = np.nan):
+    super().__init__(gymnasium.spaces.Discrete(2), episode_length=3)
+    self.field, self.bad_step, self.value, self.total_steps = field, bad_step, value, 0
+
+  def step(self, action):
+    observation, reward, terminated, truncated, info = super().step(action)
+    self.total_steps += 1
+    if self.total_steps == self.bad_step:
+      if self.field == 'reward':
+        reward = self.value
+      else:
+        observation = observation.copy()
+        observation[1] = self.value
+    return observation, reward, terminated, truncated, info
+
+
+class NonFiniteTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(('reward', np.nan, r'returned nan in reward at step 5 \(episode 2\)'),
+                            ('observation', np.inf,
+                             r'returned inf in observation\[1\] at step 4 \(episode 2\)'))
+  def test_first_non_finite_value_stops_with_the_step_and_the_field(self, field, value, message):
+    bad_step = 5 if field == 'reward' else 4
+    env = GymnasiumEnvironment(_NonFiniteEnv(field, bad_step, value), seed=0)
+    env.reset()
+    with self.assertRaisesRegex(NonFiniteDataError, message + ".*on_non_finite = 'warn'"):
+      for _ in range(bad_step + 1):  # episodes of 3 steps; TF-Agents' auto-reset takes a call
+        env.step(np.int64(0))
+    self.assertEqual(env.gym_env.total_steps, bad_step)  # not one step before
+
+  def test_warn_reports_once_and_passes_the_value_on(self):
+    env = GymnasiumEnvironment(_NonFiniteEnv('observation', 1), seed=0, on_non_finite='warn')
+    env.reset()
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+      first = env.step(np.int64(0))
+      env.step(np.int64(0))
+    self.assertTrue(np.isnan(first.observation[1]))
+    self.assertEqual(stderr.getvalue().count('warning:'), 1)
+    nan_reward = GymnasiumEnvironment(_NonFiniteEnv('reward', 1), seed=0, on_non_finite='warn')
+    nan_reward.reset()
+    with self.assertRaisesRegex(NonFiniteDataError, 'nan in reward'):
+      nan_reward.step(np.int64(0))  # TF-Agents' time steps cannot hold a NaN reward
+
+  def test_unknown_mode_is_a_load_error(self):
+    with self.assertRaisesRegex(ValueError, "on_non_finite must be one of .* got 'stop'"):
+      load('CartPole-v1', on_non_finite='stop')
 
 
 class SuiteGymnasiumTest(tf.test.TestCase, parameterized.TestCase):

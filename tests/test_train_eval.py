@@ -140,6 +140,18 @@ class TrainEvalTest(tf.test.TestCase):
       run_smoke(self.root_dir, 'train_eval.num_env_steps = 200')
     self.assertEqual(read_rows(self.root_dir)[-1]['env_steps'], 100)  # nothing rewritten
 
+  def test_truncated_newest_checkpoint_falls_back_to_the_previous_one(self):
+    run_smoke(self.root_dir)  # checkpoints at 100 and 200 env steps
+    data = glob.glob(os.path.join(self.root_dir, 'checkpoints', 'ckpt-200.data*'))[0]
+    with open(data, 'r+b') as f:
+      f.truncate(os.path.getsize(data) // 2)
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+      run_smoke(self.root_dir, 'train_eval.num_env_steps = 300')
+    self.assertRegex(stderr.getvalue(), r'Checkpoint .*ckpt-200 does not restore \(.*\); '
+                     'trying the previous one')
+    self.assertIn('Resumed from env step 100, train step 25', stderr.getvalue())
+    self.assertEqual([r['env_steps'] for r in read_rows(self.root_dir)], [50, 100, 200, 300])
+
 
 class RunSettingsTest(tf.test.TestCase, parameterized.TestCase):
 
@@ -186,10 +198,12 @@ class TrainedRunTest(tf.test.TestCase):
 
 class CommandLineErrorsTest(tf.test.TestCase):
 
-  def run_cli(self, root_dir, *args):
+  def run_cli(self, root_dir, *args, python_path=None):
+    env = dict(os.environ, PYTHONPATH=python_path) if python_path else None
     return subprocess.run(
         [sys.executable, os.path.join(REPO, 'train', 'train_eval.py'), f'--root_dir={root_dir}',
-         f'--gin_file={AQL}', f'--gin_file={SMOKE}', *args], capture_output=True, text=True, cwd=REPO, timeout=300)
+         f'--gin_file={AQL}', f'--gin_file={SMOKE}', *args], capture_output=True, text=True,
+        cwd=REPO, timeout=300, env=env)
 
   def assert_one_line_error(self, result, pattern, root_dir):
     self.assertEqual(result.returncode, 2, result.stderr[-3000:])
@@ -214,6 +228,51 @@ class CommandLineErrorsTest(tf.test.TestCase):
     root_dir = os.path.join(self.get_temp_dir(), 'bad_env')
     result = self.run_cli(root_dir, "--gin_bindings=train_eval.env_name = 'NoSuchEnv-v9'")
     self.assert_one_line_error(result, 'NoSuchEnv-v9', root_dir)
+
+  def test_nan_observation_stops_the_run_naming_the_step_and_keeps_the_checkpoint(self):
+    module_dir = self.get_temp_dir()
+    with open(os.path.join(module_dir, 'nan_chain.py'), 'w') as f:
+      f.write(NAN_CHAIN_MODULE)
+    root_dir = os.path.join(self.get_temp_dir(), 'nan_observation')
+    result = self.run_cli(root_dir, "--gin_bindings=train_eval.env_name = 'nan_chain:NanChain-v0'",
+                          python_path=module_dir)
+    self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+    error_lines = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
+    self.assertLen(error_lines, 1)
+    self.assertRegex(error_lines[0], r'NanChain-v0 returned nan in observation\[0\] at step 130 ')
+    self.assertNotIn('Traceback', result.stderr)
+    self.assertEqual([r['env_steps'] for r in read_rows(root_dir)], [50, 100])
+    self.assertIsNotNone(tf.train.latest_checkpoint(os.path.join(root_dir, 'checkpoints')))
+
+
+# A gymnasium module whose chain returns a NaN observation at its 130th step (after the 100-step
+# checkpoint of gin/smoke.gin).
+NAN_CHAIN_MODULE = '''
+import gymnasium
+import numpy as np
+import tf_aql.environments  # registers tf_aql/SubActionChain-v0
+
+
+class NanAtStep(gymnasium.Wrapper):
+
+  def __init__(self, env, step):
+    super().__init__(env)
+    self.nan_step, self.steps = step, 0
+
+  def step(self, action):
+    observation, reward, terminated, truncated, info = self.env.step(action)
+    self.steps += 1
+    if self.steps == self.nan_step:
+      observation = np.full_like(observation, np.nan)
+    return observation, reward, terminated, truncated, info
+
+
+def make(**kwargs):
+  return NanAtStep(gymnasium.make('tf_aql/SubActionChain-v0', **kwargs), 130)
+
+
+gymnasium.register('NanChain-v0', entry_point=make)
+'''
 
 
 if __name__ == '__main__':

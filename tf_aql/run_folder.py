@@ -25,6 +25,7 @@ A run resumes only with the method, networks and environment it was started with
 import json
 import os
 import shutil
+import sys
 from typing import Dict, List, Optional
 
 import gin
@@ -183,24 +184,41 @@ class Checkpoint:
     return self._manager.latest_checkpoint is not None
 
   def restore(self) -> bool:
-    """Restores the latest checkpoint; returns False when there is none.
+    """Restores the newest checkpoint that restores; returns False when there is none.
+
+    A damaged newest checkpoint (a truncated `.data` file, an empty `.index`) is reported in one
+    line on stderr and the previous kept one is restored instead.
 
     Raises:
-      RunFolderError: the checkpoint is unreadable or belongs to another configuration.
+      RunFolderError: no kept checkpoint restores (damaged, or another configuration's).
     """
-    latest = self._manager.latest_checkpoint
-    self.restored_path = latest
-    if latest is None:
+    candidates = list(reversed(self._manager.checkpoints))  # newest first
+    self.restored_path = None
+    if not candidates:
       return False
+    reasons = []
+    for path in candidates:
+      reason = self._try_restore(path)
+      if reason is None:
+        self.restored_path = path
+        return True
+      reasons.append(reason)
+      if path != candidates[-1]:
+        print(f'Checkpoint {path} does not restore ({reason}); trying the previous one.',
+              file=sys.stderr)
+    raise RunFolderError(
+        f'Could not restore the checkpoint {candidates[0]} ({reasons[0]})'
+        f'{" nor any earlier one" if len(candidates) > 1 else ""}. It is damaged or was written '
+        'with other networks or gin settings: resume with the original gin files, or use a new '
+        '--root_dir.')
+
+  def _try_restore(self, path: str) -> Optional[str]:
+    """Restores `path` strictly; returns None, or why it failed (one line)."""
     try:
-      self._checkpoint.restore(latest).assert_existing_objects_matched()
-    except (tf.errors.OpError, ValueError, AssertionError) as error:
-      reason = str(error).strip().splitlines()[0][:300]
-      raise RunFolderError(
-          f'Could not restore the checkpoint {latest} ({reason}). It is damaged or was written '
-          'with other networks or gin settings: resume with the original gin files, or use a '
-          'new --root_dir.') from None
-    return True
+      self._checkpoint.restore(path).assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError) as error:
+      return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    return None
 
   def save(self, step: int) -> str:
     return self._manager.save(checkpoint_number=step)

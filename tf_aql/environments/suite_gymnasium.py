@@ -14,6 +14,8 @@ discretizes a Box action space (`discretize_bins`), and wraps the result in a
 - steps: gymnasium's `terminated` -> `ts.termination` (discount 0, the Q-target stops);
   `truncated` alone -> `ts.truncation` (discount 1, the Q-target still bootstraps:
   `r + gamma * Q(s', a*)`); otherwise `ts.transition` (discount 1);
+- checks: a NaN or infinite observation or reward stops the run with one line naming the step
+  and the field (`finite_check`; `on_non_finite = 'warn'` reports it and goes on);
 - seeding: the first reset calls `env.reset(seed=seed)` and seeds the action space; later resets
   pass no seed, so gymnasium's RNG continues and a run is reproducible from one seed.
 """
@@ -33,6 +35,7 @@ from tf_agents.typing import types
 from tf_aql.action_space import ORDERED_SPEC_NAME, UnsupportedActionSpecError
 from tf_aql.errors import EnvironmentLoadError
 from tf_aql.environments.discretize import DiscretizeBoxAction
+from tf_aql.environments.finite_check import ON_NON_FINITE, FiniteCheck
 
 _SUPPORTED_ACTIONS = ('tf_aql supports Box (bounded, shape () or [D]), Discrete and '
                       'MultiDiscrete action spaces')
@@ -43,13 +46,16 @@ _SUPPORTED_OBSERVATIONS = ('tf_aql supports Box and Discrete observation spaces 
 class GymnasiumEnvironment(py_environment.PyEnvironment):
   """A `PyEnvironment` wrapping a `gymnasium.Env` (5-tuple step API)."""
 
-  def __init__(self, gym_env: gymnasium.Env, seed: Optional[int] = None):
+  def __init__(self, gym_env: gymnasium.Env, seed: Optional[int] = None,
+               on_non_finite: str = 'error'):
     """Wraps `gym_env`.
 
     Args:
       gym_env: the gymnasium environment; this object owns it from now on (`close` closes it).
       seed: passed to `gym_env.reset` and `gym_env.action_space.seed` at the first reset; None
         leaves gymnasium's seeding to the OS entropy.
+      on_non_finite: what a NaN or infinite observation or reward does: 'error', 'warn' or
+        'ignore' (see `finite_check`).
 
     Raises:
       UnsupportedActionSpecError: if the action space is not one of those tf_aql supports.
@@ -63,6 +69,8 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
     self._observation_spec = observation_spec_from_space(gym_env.observation_space)
     self._pending_seed = seed
     self._info: Dict[str, Any] = {}
+    name = gym_env.spec.id if gym_env.spec is not None else type(gym_env.unwrapped).__name__
+    self._finite_check = FiniteCheck(name, on_non_finite)
 
   # --- specs ------------------------------------------------------------------------------
 
@@ -111,7 +119,9 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
     if seed is not None:
       self._env.action_space.seed(seed)
     observation, self._info = self._env.reset(seed=seed)
-    return ts.restart(self._to_observation(observation))
+    observation = self._to_observation(observation)
+    self._finite_check.reset(observation)
+    return ts.restart(observation)
 
   def _step(self, action: types.NestedArray) -> ts.TimeStep:
     """One gymnasium step; terminated -> discount 0, truncated -> discount 1."""
@@ -119,6 +129,7 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
         self._to_gym_action(action))
     observation = self._to_observation(observation)
     reward = np.asarray(reward, dtype=np.float32)
+    self._finite_check.step(observation, reward)
     if terminated:
       return ts.termination(observation, reward)
     if truncated:
@@ -212,7 +223,8 @@ def load(env_name: str,
          discretize_bins: Optional[int] = None,
          env_kwargs: Optional[Dict[str, Any]] = None,
          max_episode_steps: Optional[int] = None,
-         seed: Optional[int] = None) -> GymnasiumEnvironment:
+         seed: Optional[int] = None,
+         on_non_finite: str = 'error') -> GymnasiumEnvironment:
   """Makes a gymnasium environment and wraps it for TF-Agents.
 
   Args:
@@ -223,6 +235,9 @@ def load(env_name: str,
     env_kwargs: keyword arguments for the environment constructor (via `gymnasium.make`).
     max_episode_steps: overrides the registered time limit (episodes then end truncated).
     seed: seeds the first reset and the action space (see `GymnasiumEnvironment`).
+    on_non_finite: a NaN or infinite observation or reward stops the run with one line naming
+      the step and the field ('error'), is reported once per field ('warn'), or passes
+      unchecked ('ignore'); see `finite_check`.
 
   Returns:
     The wrapped environment.
@@ -231,11 +246,14 @@ def load(env_name: str,
     ValueError: if `env_name` is not a registered id, or `discretize_bins` < 2.
     UnsupportedActionSpecError: if the (discretized) action space is not supported.
   """
+  if on_non_finite not in ON_NON_FINITE:
+    raise EnvironmentLoadError(f'suite_gymnasium.load.on_non_finite must be one of '
+                               f'{ON_NON_FINITE}, got {on_non_finite!r}.')
   _check_env_id(env_name)
   gym_env = gymnasium.make(env_name, max_episode_steps=max_episode_steps, **(env_kwargs or {}))
   if discretize_bins is not None:
     gym_env = DiscretizeBoxAction(gym_env, discretize_bins)
-  return GymnasiumEnvironment(gym_env, seed=seed)
+  return GymnasiumEnvironment(gym_env, seed=seed, on_non_finite=on_non_finite)
 
 
 def _check_env_id(env_name: str) -> None:
