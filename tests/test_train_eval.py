@@ -15,6 +15,7 @@ from tf_agents.trajectories import time_step as ts
 
 from tf_aql import cli
 from tf_aql.errors import TfAqlError
+from tf_aql.run_folder import RunFolder
 from tf_aql.train_loop import train_eval
 from tf_aql.trained_run import load_trained_run
 
@@ -58,6 +59,7 @@ class TrainEvalTest(tf.test.TestCase):
       config = f.read()
     self.assertIn('AmortizedSearch.num_proposal_samples = 8', config)
     self.assertIn("env_name = 'tf_aql/SubActionChain-v0'", config)
+    self.assertFalse(os.path.exists(os.path.join(self.root_dir, 'train', 'checkpoints')))
 
     self.assertContainsSubset({'losses/critic_loss', 'losses/proposal_loss',
                                'losses/best_from_proposal', 'perf/env_steps_per_sec',
@@ -168,6 +170,19 @@ class RunSettingsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertFalse(os.path.exists(root_dir))
 
 
+class RunFolderTest(tf.test.TestCase):
+
+  def test_a_file_or_a_path_under_a_file_is_a_clear_error(self):
+    path = os.path.join(self.get_temp_dir(), 'a_file')
+    with open(path, 'w') as f:
+      f.write('x')
+    with self.assertRaisesRegex(TfAqlError, 'is a file: give the path of a folder'):
+      RunFolder(path).create()
+    with self.assertRaisesRegex(TfAqlError, r'Cannot create --root_dir .*a_file/run \(Not a '
+                                'directory\): choose a folder you can write to'):
+      RunFolder(os.path.join(path, 'run')).create()
+
+
 class TrainedRunTest(tf.test.TestCase):
 
   def setUp(self):
@@ -228,6 +243,17 @@ class CommandLineErrorsTest(tf.test.TestCase):
     root_dir = os.path.join(self.get_temp_dir(), 'bad_env')
     result = self.run_cli(root_dir, "--gin_bindings=train_eval.env_name = 'NoSuchEnv-v9'")
     self.assert_one_line_error(result, 'NoSuchEnv-v9', root_dir)
+
+  def test_file_valued_root_dir_is_refused_and_left_alone(self):
+    root_dir = os.path.join(self.get_temp_dir(), 'root_is_a_file')
+    with open(root_dir, 'w') as f:
+      f.write('keep me')
+    result = self.run_cli(root_dir)
+    self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+    self.assertRegex(result.stderr, r'error: --root_dir .*root_is_a_file is a file')
+    self.assertNotIn('Traceback', result.stderr)
+    with open(root_dir) as f:
+      self.assertEqual(f.read(), 'keep me')
 
   def test_nan_observation_stops_the_run_naming_the_step_and_keeps_the_checkpoint(self):
     module_dir = self.get_temp_dir()

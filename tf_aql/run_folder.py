@@ -75,7 +75,22 @@ class RunFolder:
     return self.path('eval_metrics.jsonl')
 
   def create(self) -> None:
-    os.makedirs(self.root_dir, exist_ok=True)
+    """Makes the folder (and its parents) if needed.
+
+    Raises:
+      RunFolderError: `root_dir` is a file, cannot be made, or is not writable.
+    """
+    if os.path.exists(self.root_dir) and not os.path.isdir(self.root_dir):
+      raise RunFolderError(f'--root_dir {self.root_dir} is a file: give the path of a folder '
+                           '(it is created if missing).')
+    try:
+      os.makedirs(self.root_dir, exist_ok=True)
+    except OSError as error:
+      raise RunFolderError(f'Cannot create --root_dir {self.root_dir} ({error.strerror}): choose '
+                           'a folder you can write to.') from None
+    if not os.access(self.root_dir, os.W_OK | os.X_OK):
+      raise RunFolderError(f'--root_dir {self.root_dir} is not writable: choose a folder you can '
+                           'write to.')
 
   def check_resume_config(self, operative_config: str) -> None:
     """Refuses to resume a run with another method, network shape or environment.

@@ -24,6 +24,7 @@ optimizers, counters and the replay contents).
 import dataclasses
 import inspect
 import math
+import os
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -215,6 +216,7 @@ class Trainer:
         folder.root_dir, state.train_step, state.agent, experience_dataset_fn=dataset_fn,
         checkpoint_interval=0,  # `save_checkpoint` saves agent, counters and replay together
         summary_interval=summary_interval)
+    _remove_if_empty(folder.path(learner.TRAIN_DIR, learner.POLICY_CHECKPOINT_DIR))
     self._checkpoint = state.make_checkpoint(folder.checkpoint_dir)
     self._savers = None  # built at the first export (tracing the policies takes seconds)
     self.writer = tf.summary.create_file_writer(folder.path('train'))
@@ -259,6 +261,13 @@ class Trainer:
   def flush_summaries(self) -> None:
     self.learner.train_summary_writer.flush()
     self.writer.flush()
+
+
+def _remove_if_empty(directory: str) -> None:
+  """Removes `directory` if it exists and is empty (the `Learner` makes `train/checkpoints` for
+  its own checkpointer, which stays unused: `checkpoints/` holds agent, counters and replay)."""
+  if os.path.isdir(directory) and not os.listdir(directory):
+    os.rmdir(directory)
 
 
 class Evaluator:
