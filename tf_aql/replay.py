@@ -26,6 +26,8 @@ from tf_agents.replay_buffers import reverb_replay_buffer
 from tf_agents.replay_buffers import reverb_utils
 from tf_agents.typing import types
 
+from tf_aql.native_logs import native_info_dropped
+
 TABLE_NAME = 'uniform_table'
 
 
@@ -55,7 +57,8 @@ def make_server(tables: Sequence[reverb.Table], checkpoint_dir: str,
   """A Reverb server that restores, then checkpoints, its tables under `checkpoint_dir`."""
   os.makedirs(checkpoint_dir, exist_ok=True)
   checkpointer = reverb.checkpointers.DefaultCheckpointer(path=checkpoint_dir)
-  return reverb.Server(list(tables), port=port, checkpointer=checkpointer)
+  with native_info_dropped():
+    return reverb.Server(list(tables), port=port, checkpointer=checkpointer)
 
 
 class CountingTrajectoryObserver(reverb_utils.ReverbAddTrajectoryObserver):
@@ -135,7 +138,8 @@ class Replay:
   def checkpoint(self) -> str:
     """Flushes pending writes and writes a replay checkpoint; returns its path."""
     self.flush()
-    return self.buffer.py_client.checkpoint()
+    with native_info_dropped():
+      return self.buffer.py_client.checkpoint()
 
   def close(self) -> None:
     if self._observer is not None:
@@ -158,7 +162,8 @@ class EmbeddedReplay(Replay):
 
   def close(self) -> None:
     super().close()
-    self.server.stop()
+    with native_info_dropped():
+      self.server.stop()
 
 
 class RemoteReplay(Replay):

@@ -47,6 +47,7 @@ from tf_aql.environments import suite_gymnasium
 from tf_aql.errors import ConfigurationError
 from tf_aql.progress import Progress
 from tf_aql.replay import EmbeddedReplay, Replay
+from tf_aql.native_logs import native_info_dropped
 from tf_aql.run_folder import Checkpoint, RunFolder
 
 
@@ -158,8 +159,9 @@ class AgentState:
     self.train_step = train_utils.create_train_step()
     self.env_step = tf.Variable(0, dtype=tf.int64, name='env_step')
     self.wall_time = tf.Variable(0.0, dtype=tf.float64, name='wall_time_s')
-    self.agent = builders.make_agent(time_step_spec, action_spec, self.train_step)
-    self.greedy_policy = builders.greedy_policy(self.agent)
+    with native_info_dropped():  # building the policies compiles the first XLA cluster
+      self.agent = builders.make_agent(time_step_spec, action_spec, self.train_step)
+      self.greedy_policy = builders.greedy_policy(self.agent)
 
   @property
   def collect_policy(self) -> tf_policy.TFPolicy:
@@ -219,6 +221,7 @@ class Trainer:
     _remove_if_empty(folder.path(learner.TRAIN_DIR, learner.POLICY_CHECKPOINT_DIR))
     self._checkpoint = state.make_checkpoint(folder.checkpoint_dir)
     self._savers = None  # built at the first export (tracing the policies takes seconds)
+    self._samplers_started = False
     self.writer = tf.summary.create_file_writer(folder.path('train'))
     self.clock = WallClock(state.wall_time)
 
@@ -238,7 +241,12 @@ class Trainer:
     return resumed
 
   def train(self, iterations: int) -> None:
-    self.learner.run(iterations=iterations)
+    if self._samplers_started:
+      self.learner.run(iterations=iterations)
+      return
+    self._samplers_started = True
+    with native_info_dropped():  # the first call starts Reverb's samplers, each with a log line
+      self.learner.run(iterations=iterations)
 
   def save_checkpoint(self, env_steps: int) -> None:
     """Checkpoints the replay, then the agent and the counters (numbered by `env_steps`)."""

@@ -30,7 +30,8 @@ from typing import Any, Dict, List, Optional, Tuple
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO_ROOT not in sys.path:
   sys.path.insert(0, _REPO_ROOT)  # The package is not installed: run from a checkout.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # as every entry point (tf_aql.cli): no
+# CUDA plugin registration errors on a CPU machine
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
@@ -46,6 +47,7 @@ from tf_agents.utils import nest_utils
 
 from tf_aql import cli
 from tf_aql.errors import TfAqlError
+from tf_aql.native_logs import native_info_dropped
 
 _POLICY_DIR = flags.DEFINE_string(
     'policy_dir', None, 'SavedModel of an exported policy, e.g. <root_dir>/policies/greedy.')
@@ -116,10 +118,11 @@ def evaluate_saved_policy(policy_dir: str,
     check_specs_match(time_step_spec, action_spec, env, env_name or type(env).__name__,
                       policy_dir)
     returns, lengths = [], []
-    for _ in range(num_episodes):
-      episode_return, episode_length = _run_episode(policy, time_step_spec, env)
-      returns.append(episode_return)
-      lengths.append(episode_length)
+    with native_info_dropped():  # the policy's first call compiles its XLA cluster
+      for _ in range(num_episodes):
+        episode_return, episode_length = _run_episode(policy, time_step_spec, env)
+        returns.append(episode_return)
+        lengths.append(episode_length)
   finally:
     if owns_env:
       env.close()
