@@ -259,8 +259,8 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(('discrete', _multi_discrete([3, 5, 2, 4])),
                                   ('continuous', _box([-1., 0., -3., 2.], [1., 4., 3., 2.5])))
   def test_compiled_draws_equal_the_stepwise_draws_with_the_same_noise(self, spec):
-    # sample() runs the XLA-compiled loop; sample_and_log_prob the step-by-step one with
-    # statistics. The same seed draws the same noise, so the actions must agree.
+    # sample() runs the compiled loop without statistics, sample_and_log_prob the one with
+    # them. The same seed draws the same noise, so the actions must agree.
     net = _make(spec)
     _randomize(net, seed=2, scale=0.5)
     proposal, _ = net(tf.random.normal([3, EMBEDDING_SIZE], seed=4))

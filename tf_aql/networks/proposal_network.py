@@ -126,6 +126,7 @@ class AutoregressiveProposal(tfd.Distribution):
       self._num_dims = action_space.num_dims
       self._state_params = tf.convert_to_tensor(state_params, tf.float32, name='state_params')
       self._autoregressive = prefix_state is not None
+      self._prefix_state = self._action_embedding = self._prefix_head_kernel = None
       if self._autoregressive:
         self._prefix_state = tf.convert_to_tensor(prefix_state, tf.float32,
                                                   name='prefix_state')
@@ -257,17 +258,18 @@ class AutoregressiveProposal(tfd.Distribution):
   def _rollout(self, n: types.Int, seed: Optional[types.Seed], greedy: bool = False,
                with_stats: bool = False) -> Tuple[tf.Tensor, Optional[tf.Tensor],
                                                   Optional[tf.Tensor]]:
-    """Draws n actions per state, one sub-action at a time.
+    """Draws n actions per state, one sub-action at a time (`_draws`, XLA-compiled).
 
     Args:
       n: number of samples per state (int or scalar int tensor).
       seed: a TFP seed (None, int or stateless int32 [2]); the noise of all D steps is drawn
         from it in one call.
-      greedy: take the mode of every mu_d instead of a draw.
+      greedy: take the mode of every mu_d instead of a draw (the draw with zero noise).
       with_stats: also return log-probabilities and entropy estimates.
 
     Returns:
-      (actions [n, B, D], log_probs [n, B] or None, entropy estimates [n, B] or None).
+      (actions [n, *batch, D], log_probs [n, *batch] or None, entropy estimates [n, *batch]
+      or None).
     """
     space = self._action_space
     batch_shape = tf.shape(self._state_params)[:-2]
@@ -275,55 +277,30 @@ class AutoregressiveProposal(tfd.Distribution):
         [[-1], tf.shape(self._state_params)[-2:]], axis=0))  # [B, D, P], batch flattened
     if space.is_discrete:
       state_params = self._mask(state_params)
-    outer_shape = tf.stack([n, tf.shape(state_params)[0]])  # [n, B]
-    noise = None if greedy else self._step_noise(
-        tf.concat([[self._num_dims], outer_shape], 0), seed)  # [D, n, B(, V)]
+    noise_shape = tf.stack([self._num_dims, n, tf.shape(state_params)[0]])  # [D, n, B]
+    if greedy:
+      noise = tf.zeros(tf.concat([noise_shape, [self._num_values]], 0) if space.is_discrete
+                       else noise_shape)
+    else:
+      noise = self._step_noise(noise_shape, seed)  # [D, n, B(, V)]
+    prefix_state = self._prefix_state
     if self._autoregressive:
       prefix_state = tf.reshape(self._prefix_state, tf.concat(
           [[-1], tf.shape(self._prefix_state)[-2:]], axis=0))  # [B, D-1, A]
+    draws = _compiled_draws(space.is_discrete, with_stats, self._min_log_std, self._max_log_std)
+    actions, log_probs, entropies = draws(state_params, prefix_state, self._prefix_head_kernel,
+                                          self._action_embedding, noise)
+    if not space.is_discrete:  # unit actions and unit-scale statistics -> the action bounds
+      actions = tf.clip_by_value(self._center + self._half_range * actions, space.low,
+                                 space.high)
+      if with_stats:
+        log_scale = float(np.sum(np.log(self._half_range)))
+        log_probs, entropies = log_probs - log_scale, entropies + log_scale
     full_shape = tf.concat([[n], batch_shape], axis=0)  # [n, *batch]
-    if self._autoregressive and not greedy and not with_stats:  # the searches' and policies' draws
-      if space.is_discrete:
-        actions = _compiled_discrete_draws()(state_params, prefix_state,
-                                             self._prefix_head_kernel, self._action_embedding,
-                                             noise)  # [n, B, D]
-      else:
-        unit = _compiled_continuous_draws(self._min_log_std, self._max_log_std)(
-            state_params, prefix_state, self._prefix_head_kernel, self._action_embedding,
-            noise)  # [n, B, D] in [-1, 1]
-        actions = tf.clip_by_value(self._center + self._half_range * unit, space.low, space.high)
-      return tf.reshape(actions, tf.concat([full_shape, [self._num_dims]], axis=0)), None, None
-    actions, log_probs, entropies = [], [], []
-    prefix = None  # r_d [n, B, A]
-    for d in range(self._num_dims):
-      params = state_params[tf.newaxis, :, d]  # [1, B, P]
-      if prefix is not None:
-        hidden = tf.nn.relu(prefix + prefix_state[:, d - 1])  # [n, B, A]
-        params = params + tf.einsum('nba,ap->nbp', hidden, self._prefix_head_kernel[d - 1])
-      step_noise = None if greedy else noise[d]
-      if space.is_discrete:
-        action, unit, log_prob, entropy = self._discrete_step(params, step_noise, with_stats)
-      else:
-        action, unit, log_prob, entropy = self._continuous_step(params, step_noise, d,
-                                                                with_stats)
-      actions.append(tf.broadcast_to(action, outer_shape))
-      log_probs.append(log_prob)
-      entropies.append(entropy)
-      if self._autoregressive and d < self._num_dims - 1:
-        if space.is_discrete:
-          embedding = tf.gather(self._action_embedding[d], actions[-1])  # [n, B, A]
-        else:
-          embedding = tf.broadcast_to(unit, outer_shape)[..., tf.newaxis] * (
-              self._action_embedding[d])  # [n, B, A]
-        prefix = embedding if prefix is None else prefix + embedding
-    actions = tf.reshape(tf.stack(actions, axis=-1),
-                         tf.concat([full_shape, [self._num_dims]], axis=0))  # [n, B, D]
+    actions = tf.reshape(actions, tf.concat([full_shape, [self._num_dims]], axis=0))
     if not with_stats:
       return actions, None, None
-    def total(terms):  # per-step terms [1 or n, B] (the first may be per state) -> [n, *batch]
-      return tf.reshape(tf.add_n([tf.broadcast_to(t, outer_shape) for t in terms]), full_shape)
-    log_probs, entropies = total(log_probs), total(entropies)
-    return actions, log_probs, entropies
+    return actions, tf.reshape(log_probs, full_shape), tf.reshape(entropies, full_shape)
 
   def _step_noise(self, shape: tf.Tensor, seed: Optional[types.Seed]) -> tf.Tensor:
     """The noise of every sampling step: Gumbel(0, 1) [D, n, B, V] for discrete spaces
@@ -334,47 +311,6 @@ class AutoregressiveProposal(tfd.Distribution):
                                             minval=np.finfo(np.float32).tiny)
       return -tf.math.log(-tf.math.log(uniform))
     return tf.random.stateless_normal(shape, seed)
-
-  def _discrete_step(self, logits: tf.Tensor, gumbel: Optional[tf.Tensor], with_stats: bool):
-    """Draws one sub-action by Gumbel-max (or takes the argmax if `gumbel` is None).
-
-    Args:
-      logits: [n or 1, B, V], already masked (a masked logit, -1e9, never wins).
-      gumbel: [n, B, V] Gumbel(0, 1) noise, or None (greedy).
-
-    Returns:
-      (action [n or 1, B] int32, None, log-prob or None, entropy or None).
-    """
-    noisy_logits = logits if gumbel is None else logits + gumbel
-    action = tf.argmax(noisy_logits, axis=-1, output_type=tf.int32)  # [n or 1, B]
-    if not with_stats:
-      return action, None, None, None
-    log_softmax = tf.nn.log_softmax(logits)  # [n or 1, B, V]
-    log_prob = tf.reduce_sum(tf.one_hot(action, self._num_values) * log_softmax, axis=-1)
-    entropy = -tf.reduce_sum(tf.exp(log_softmax) * log_softmax, axis=-1)
-    return action, None, log_prob, entropy
-
-  def _continuous_step(self, params: tf.Tensor, normal_noise: Optional[tf.Tensor], dim: int,
-                       with_stats: bool):
-    """Draws sub-action `dim` from its tanh-Gaussian (or takes tanh(m) if noise is None).
-
-    Args:
-      params: [n or 1, B, 2] (mean, log std).
-      normal_noise: [n, B] standard normal, or None (greedy).
-
-    Returns:
-      (action [n or 1, B], unit action in [-1, 1], log-prob or None, entropy or None).
-    """
-    space = self._action_space
-    normal = self._normal(params)
-    pre_tanh = normal.loc if normal_noise is None else normal.loc + normal.scale * normal_noise
-    unit = tf.tanh(pre_tanh)
-    action = tf.clip_by_value(self._center[dim] + self._half_range[dim] * unit,
-                              space.low[dim], space.high[dim])
-    if not with_stats:
-      return action, unit, None, None
-    log_det = self._log_det(pre_tanh, self._half_range[dim])
-    return action, unit, normal.log_prob(pre_tanh) - log_det, normal.entropy() + log_det
 
   @staticmethod
   def _log_det(pre_tanh: tf.Tensor, half_range: np.ndarray) -> tf.Tensor:
@@ -568,78 +504,81 @@ class ProposalNetwork(network.Network):
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled_discrete_draws():
-  """`_discrete_draws` XLA-compiled (once per process; kept outside the network, so a policy's
-  SavedModel stores the traced function)."""
-  return tf.function(_discrete_draws, jit_compile=True)
+def _compiled_draws(discrete: bool, with_stats: bool, min_log_std: float, max_log_std: float):
+  """`_draws` XLA-compiled, once per kind of space, statistics choice and log-std range (kept
+  outside the network, so a policy's SavedModel stores the traced function)."""
+  step = _discrete_step if discrete else functools.partial(
+      _continuous_step, min_log_std=min_log_std, max_log_std=max_log_std)
+  return tf.function(functools.partial(_draws, step=step, discrete=discrete,
+                                       with_stats=with_stats), jit_compile=True)
 
 
-def _discrete_draws(state_logits: tf.Tensor, prefix_state: tf.Tensor,
-                    prefix_head_kernel: tf.Tensor, action_embedding: tf.Tensor,
-                    gumbel: tf.Tensor) -> tf.Tensor:
-  """Gumbel-max draws of D discrete sub-actions, one after another (`_rollout`'s loop without
-  statistics, fused by XLA into a few passes per step).
-
-  Args:
-    state_logits: [B, D, V] l_d, masked.
-    prefix_state: [B, D-1, A] u_d.
-    prefix_head_kernel: [D-1, A, V] J_d.
-    action_embedding: [D-1, V, A] G_d.
-    gumbel: [D, n, B, V] Gumbel(0, 1) noise.
-
-  Returns:
-    actions [n, B, D] int32: a_d = argmax(l_d + relu(u_d + r_d) J_d + g_d) with
-    r_d = sum_{k<d} G_k[a_k].
-  """
-  num_dims = state_logits.shape[1]
-  actions, prefix = [], None
-  for d in range(num_dims):
-    logits = state_logits[:, d]  # [B, V]
-    if prefix is not None:
-      hidden = tf.nn.relu(prefix + prefix_state[:, d - 1])  # [n, B, A]
-      logits = logits + tf.einsum('nba,av->nbv', hidden, prefix_head_kernel[d - 1])
-    actions.append(tf.argmax(logits + gumbel[d], axis=-1, output_type=tf.int32))  # [n, B]
-    if d < num_dims - 1:
-      embedding = tf.gather(action_embedding[d], actions[-1])  # [n, B, A]
-      prefix = embedding if prefix is None else prefix + embedding
-  return tf.stack(actions, axis=-1)
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled_continuous_draws(min_log_std: float, max_log_std: float):
-  """`_continuous_draws` XLA-compiled, once per log-std range."""
-  return tf.function(functools.partial(_continuous_draws, min_log_std=min_log_std,
-                                       max_log_std=max_log_std), jit_compile=True)
-
-
-def _continuous_draws(params: tf.Tensor, prefix_state: tf.Tensor, prefix_head_kernel: tf.Tensor,
-                      action_embedding: tf.Tensor, normal: tf.Tensor, min_log_std: float,
-                      max_log_std: float) -> tf.Tensor:
-  """tanh-Gaussian draws of D continuous sub-actions, one after another (`_rollout`'s loop
-  without statistics, fused by XLA).
+def _draws(state_params: tf.Tensor, prefix_state: Optional[tf.Tensor],
+           prefix_head_kernel: Optional[tf.Tensor], action_embedding: Optional[tf.Tensor],
+           noise: tf.Tensor, step, discrete: bool, with_stats: bool):
+  """Draws D sub-actions one after another for n samples of B states (the module docstring's
+  theta_d = l_d + relu(u_d + r_d) J_d, r_d = sum_{k<d} embed_k(a_k)), fused by XLA.
 
   Args:
-    params: [B, D, 2] l_d (mean, log std of the state part).
-    prefix_state: [B, D-1, A] u_d.
-    prefix_head_kernel: [D-1, A, 2] J_d.
-    action_embedding: [D-1, A] g_d.
-    normal: [D, n, B] standard normal noise.
-    min_log_std, max_log_std: the clip of the log std.
+    state_params: [B, D, P] l_d (discrete: masked logits).
+    prefix_state: [B, D-1, A] u_d, or None (factorized: theta_d = l_d).
+    prefix_head_kernel: [D-1, A, P] J_d (unused when factorized).
+    action_embedding: discrete [D-1, V, A] G_d; continuous [D-1, A] g_d (unused when
+      factorized).
+    noise: discrete [D, n, B, V] Gumbel(0, 1); continuous [D, n, B] Normal(0, 1); zeros give
+      the greedy action (the mode of every mu_d).
+    step: `_discrete_step` or `_continuous_step`.
+    discrete: the kind of space.
+    with_stats: also sum the steps' log-probabilities and entropies.
 
   Returns:
-    unit actions [n, B, D] in [-1, 1]: tanh(m_d + exp(log s_d) z_d), with (m_d, log s_d) =
-    l_d + relu(u_d + r_d) J_d and r_d = sum_{k<d} unit_k g_k.
+    (actions [n, B, D]: discrete int32 indices, continuous unit actions in [-1, 1];
+     log mu [n, B] or None; entropy estimate [n, B] or None). Continuous statistics are those
+    of the unit actions (without the log of the bounds' half ranges).
   """
-  num_dims = params.shape[1]
-  units, prefix = [], None
+  num_dims = state_params.shape[1]
+  actions, log_probs, entropies, prefix = [], [], [], None
   for d in range(num_dims):
-    step = params[:, d]  # [B, 2]
+    params = state_params[:, d]  # [B, P], the same for the n samples of a state
     if prefix is not None:
       hidden = tf.nn.relu(prefix + prefix_state[:, d - 1])  # [n, B, A]
-      step = step + tf.einsum('nba,ap->nbp', hidden, prefix_head_kernel[d - 1])
-    log_std = tf.clip_by_value(step[..., 1], min_log_std, max_log_std)
-    units.append(tf.tanh(step[..., 0] + tf.exp(log_std) * normal[d]))  # [n, B]
-    if d < num_dims - 1:
-      embedding = units[-1][..., tf.newaxis] * action_embedding[d]  # [n, B, A]
+      params = params + tf.einsum('nba,ap->nbp', hidden, prefix_head_kernel[d - 1])
+    action, log_prob, entropy = step(params, noise[d], with_stats)  # [n, B] each
+    actions.append(action)
+    log_probs.append(log_prob)
+    entropies.append(entropy)
+    if prefix_state is not None and d < num_dims - 1:
+      embedding = (tf.gather(action_embedding[d], action) if discrete
+                   else action[..., tf.newaxis] * action_embedding[d])  # [n, B, A]
       prefix = embedding if prefix is None else prefix + embedding
-  return tf.stack(units, axis=-1)
+  actions = tf.stack(actions, axis=-1)
+  if not with_stats:
+    return actions, None, None
+  return actions, tf.add_n(log_probs), tf.add_n(entropies)
+
+
+def _discrete_step(logits: tf.Tensor, gumbel: tf.Tensor, with_stats: bool):
+  """One Gumbel-max draw: (a [n, B] int32 = argmax(logits + g), log mu_d(a) [n, B] or None,
+  H(mu_d) [n, B] or None) from logits [B or n, B, V] and g [n, B, V]."""
+  logits = tf.broadcast_to(logits, tf.shape(gumbel))  # [n, B, V]
+  action = tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
+  if not with_stats:
+    return action, None, None
+  log_softmax = tf.nn.log_softmax(logits)
+  log_prob = tf.gather(log_softmax, action[..., tf.newaxis], batch_dims=2)[..., 0]
+  return action, log_prob, -tf.reduce_sum(tf.exp(log_softmax) * log_softmax, axis=-1)
+
+
+def _continuous_step(params: tf.Tensor, normal_noise: tf.Tensor, with_stats: bool,
+                     min_log_std: float, max_log_std: float):
+  """One tanh-Gaussian draw in unit scale: (u = tanh(m + sigma z) [n, B], log density of u
+  [n, B] or None, entropy estimate of u [n, B] or None) from params [B or n, B, 2] (mean,
+  log std clipped to [min_log_std, max_log_std]) and z [n, B]."""
+  normal = tfd.Normal(loc=params[..., 0],
+                      scale=tf.exp(tf.clip_by_value(params[..., 1], min_log_std, max_log_std)))
+  pre_tanh = normal.loc + normal.scale * normal_noise
+  unit = tf.tanh(pre_tanh)
+  if not with_stats:
+    return unit, None, None
+  log_det = tfb.Tanh().forward_log_det_jacobian(pre_tanh, event_ndims=0)
+  return unit, normal.log_prob(pre_tanh) - log_det, normal.entropy() + log_det
