@@ -19,6 +19,7 @@ SUPPLIED_BY_CODE = frozenset([
     'self', 'name', 'time_step_spec', 'action_spec', 'input_tensor_spec', 'action_space',
     'train_step', 'train_step_counter', 'root_dir', 'replay_server_address', 'task_id',
     'num_train_steps', 'settings', 'critic_network', 'proposal_network', 'search', 'optimizer',
+    'policy_value_network',
     'proposal_optimizer', 'debug_summaries', 'summarize_grads_and_vars',
     'state_embedding_size', 'preprocessing_layers', 'preprocessing_combiner', 'capacity',
     'rate_limiter'])

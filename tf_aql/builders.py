@@ -21,7 +21,9 @@ from tf_agents.typing import types
 
 from tf_aql.action_space import ActionSpace, UnsupportedActionSpecError
 from tf_aql.agents.aql_agent import AqlAgent
+from tf_aql.agents.impala_agent import ImpalaAgent
 from tf_aql.networks.critic_network import CriticNetwork
+from tf_aql.networks.policy_value_network import PolicyValueNetwork
 from tf_aql.networks.proposal_network import ProposalNetwork
 from tf_aql.search.amortized import AmortizedSearch
 
@@ -126,6 +128,25 @@ def make_sac_agent(time_step_spec: types.TimeStep, action_spec: types.BoundedTen
       critic_optimizer=tf.keras.optimizers.Adam(learning_rate),
       alpha_optimizer=tf.keras.optimizers.Adam(learning_rate),
       train_step_counter=train_step)
+
+
+@gin.configurable
+def make_impala_agent(time_step_spec: types.TimeStep, action_spec: types.BoundedTensorSpec,
+                      train_step: tf.Variable,
+                      learning_rate: float = 3e-4) -> ImpalaAgent:
+  """IMPALA (Espeholt et al., 2018): V-trace actor-critic on unrolls [B, T+1] (not n-step
+  transitions); sizes via `PolicyValueNetwork.*`, the rest via `ImpalaAgent.*` bindings.
+
+  Args:
+    time_step_spec: the environment's time-step spec (tensor specs).
+    action_spec: the environment's action spec (Discrete, MultiDiscrete or bounded Box).
+    train_step: the train-step counter variable.
+    learning_rate: Adam learning rate of the policy-value network.
+  """
+  network = PolicyValueNetwork(time_step_spec.observation, action_spec)
+  return ImpalaAgent(time_step_spec, action_spec, policy_value_network=network,
+                     optimizer=tf.keras.optimizers.Adam(learning_rate),
+                     train_step_counter=train_step)
 
 
 def greedy_policy(agent: tf_agent.TFAgent) -> tf_policy.TFPolicy:

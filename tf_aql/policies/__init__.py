@@ -1,2 +1,4 @@
-"""Policies that act with an action search (greedy) or sample the proposal (exploring)."""
+"""Policies that act with an action search (greedy) or sample the proposal (exploring); an
+ActorPolicy that records log pi(a|s) for off-policy corrections (IMPALA)."""
+from tf_aql.policies.log_probability_policy import LogProbabilityActorPolicy
 from tf_aql.policies.search_policy import ProposalPolicy, SearchPolicy, search_argmax
