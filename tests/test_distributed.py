@@ -11,9 +11,11 @@ import subprocess
 import sys
 import time
 
+import reverb
 import tensorflow as tf
 
 from tf_aql.distributed.launcher import Launcher
+from tf_aql.replay import TABLE_NAME
 
 from summaries import event_tags
 
@@ -57,6 +59,30 @@ def learner_summary(log_path):
   return json.loads(match.group(1)) if match else None
 
 
+def table_counts(address):
+  """(inserts, samples) the replay table's rate limiter has let through."""
+  limiter = reverb.Client(address).server_info()[TABLE_NAME].rate_limiter_info
+  return limiter.insert_stats.completed, limiter.sample_stats.completed
+
+
+def wait_until_steady(read, steady_s, timeout_s, what):
+  """Waits until `read()` has returned the same value for `steady_s`; returns that value."""
+  deadline = time.time() + timeout_s
+  value, since = read(), time.time()
+  while time.time() < deadline:
+    time.sleep(0.5)
+    new_value = read()
+    if new_value != value:
+      value, since = new_value, time.time()
+    elif time.time() - since >= steady_s:
+      return value
+  raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
+
+
+def checkpoint_value(path, name):
+  return int(tf.train.load_variable(path, f'{name}/.ATTRIBUTES/VARIABLE_VALUE'))
+
+
 def wait_for(predicate, timeout_s, what):
   deadline = time.time() + timeout_s
   while time.time() < deadline:
@@ -65,6 +91,29 @@ def wait_for(predicate, timeout_s, what):
       return value
     time.sleep(0.5)
   raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
+
+
+# Stand-ins: a role that SIGTERM ends at once, and a learner that takes 3 s to checkpoint on
+# SIGTERM and, like the real one (StopSignal), ends at once on a second SIGTERM.
+SLEEPER = 'import time; time.sleep(60)'
+CHECKPOINTING_LEARNER = f'''
+import sys, time
+sys.path.insert(0, {REPO!r})
+from tf_aql.distributed.stop_signal import StopSignal
+stop = StopSignal('learner')
+print('ready', flush=True)
+while not stop.requested:
+  time.sleep(0.05)
+time.sleep(3)
+print('checkpoint saved', flush=True)
+sys.exit(130)
+'''
+
+
+def printed(log_path, line):
+  """Whether the latest start of a role printed `line` (its command line, in the header, may
+  hold the same words)."""
+  return line in session_text(log_path).splitlines()
 
 
 class LauncherSupervisionTest(tf.test.TestCase):
@@ -85,6 +134,36 @@ class LauncherSupervisionTest(tf.test.TestCase):
     self.assertEqual(starts, [3, 1])  # 1 start + 2 restarts; bad input is not retried
     self.assertLen([l for l in lines if l.startswith('[launcher] restarting collector_0')], 2)
     self.assertEmpty([l for l in lines if l.startswith('[launcher] restarting collector_1')])
+
+  def test_another_interrupt_while_stopping_keeps_the_learner_grace(self):
+    """Ctrl-Cs while the launcher stops neither kill the checkpointing learner nor the launcher."""
+    root_dir = self.get_temp_dir()
+    python = sys.executable
+    script = (f'import sys; sys.path.insert(0, {REPO!r}); '
+              'from tf_aql.distributed.launcher import Launcher; '
+              f'launcher = Launcher({root_dir!r}, 1, [], with_evaluator=False, '
+              'stop_timeout_s=20); '
+              f'launcher.server.argv = {[python, "-c", SLEEPER]!r}; '
+              f'launcher.collectors[0].argv = {[python, "-c", SLEEPER]!r}; '
+              f'launcher.learner.argv = {[python, "-c", CHECKPOINTING_LEARNER]!r}; '
+              'sys.exit(launcher.run())')
+    process = subprocess.Popen([python, '-c', script], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+      learner_log = os.path.join(root_dir, 'logs', 'learner.log')
+      wait_for(lambda: printed(learner_log, 'ready'), 30, 'the stand-in learner')
+      process.send_signal(signal.SIGINT)  # Ctrl-C: the learner starts its checkpoint
+      wait_for(lambda: 'SIGTERM' in session_text(learner_log), 30, 'the learner\'s SIGTERM')
+      for _ in range(3):  # impatient Ctrl-Cs while it checkpoints
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+      console, _ = process.communicate(timeout=60)
+    finally:
+      if process.poll() is None:
+        process.kill()
+    self.assertTrue(printed(learner_log, 'checkpoint saved'), session_text(learner_log))
+    self.assertEqual(process.returncode, 130, console)
+    self.assertIn('[launcher] already stopping', console)
 
 
 def session_count(log_path):
@@ -114,6 +193,20 @@ class DistributedTest(tf.test.TestCase):
 
   def log(self, role):
     return os.path.join(self.root_dir, 'logs', f'{role}.log')
+
+  def test_replay_server_refuses_impala_in_one_line(self):
+    """IMPALA's unroll queue runs in train_eval only; a role says so before writing anything."""
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'train', 'distributed', 'replay_server.py'),
+         f'--root_dir={self.root_dir}', '--port=1',
+         f'--gin_file={os.path.join(REPO, "gin", "methods", "impala.gin")}', f'--gin_file={SMOKE}'],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))  # as a user's shell (conftest sets 2)
+    self.assertEqual(result.returncode, 2, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    self.assertLen(lines, 1, result.stderr[-2000:])
+    self.assertIn('only train/train_eval.py runs', lines[0])
+    self.assertFalse(os.path.exists(self.root_dir))
 
   def test_launcher_runs_every_role_to_the_end(self):
     self.launcher_process = subprocess.Popen(
@@ -166,15 +259,20 @@ class DistributedTest(tf.test.TestCase):
     self.assertEqual(rows[0]['train_step'], 0)
     self.assertEqual(rows[-1]['train_step'], NUM_TRAIN_STEPS)
 
+  def start_training(self, num_collectors, bindings):
+    """Starts AQL on smoke sizes without evaluator; returns (launcher, learner log) once the
+    learner has trained 10 steps."""
+    self.launcher = Launcher(self.root_dir, num_collectors, [AQL, SMOKE], bindings,
+                             with_evaluator=False, stop_timeout_s=20, echo=lambda line: None)
+    self.launcher.start()
+    learner_log = self.log('learner')
+    wait_for(lambda: learner_train_step(learner_log) >= 10, 150, 'the learner to train')
+    return self.launcher, learner_log
+
   def test_collector_and_learner_restarts(self):
     bindings = FAST + ['train_eval.num_env_steps = 1_000_000',  # not reached: stopped by hand
                        'train_eval.checkpoint_interval = 20']
-    self.launcher = launcher = Launcher(self.root_dir, 2, [AQL, SMOKE], bindings,
-                                        with_evaluator=False, stop_timeout_s=20,
-                                        echo=lambda line: None)
-    launcher.start()
-    learner_log = self.log('learner')
-    wait_for(lambda: learner_train_step(learner_log) >= 10, 150, 'the learner to train')
+    launcher, learner_log = self.start_training(2, bindings)
 
     # A collector dies; the learner keeps training on the other one's experience.
     launcher.collectors[1].process.kill()
@@ -216,6 +314,35 @@ class DistributedTest(tf.test.TestCase):
     summary = learner_summary(learner_log)
     self.assertTrue(summary['finished'])
     self.assertEqual(summary['train_step'], target)
+
+  def test_stop_checkpoints_while_the_learner_waits_on_replay(self):
+    """The launcher's stop: a learner starved of inserts checkpoints and exits within the grace."""
+    # Only the stop checkpoints: a periodic checkpoint would hide a lost stop checkpoint.
+    bindings = FAST + ['train_eval.num_env_steps = 1_000_000',
+                       'train_eval.checkpoint_interval = 1_000_000']
+    launcher, learner_log = self.start_training(1, bindings)
+
+    # Without its collector the rate limiter lets the learner sample its error buffer, then
+    # holds its next sample: no insert will come, so the learner waits on replay for good.
+    launcher.collectors[0].process.kill()
+    launcher.collectors[0].process.wait(timeout=10)
+    inserts, _ = wait_until_steady(lambda: table_counts(launcher.address), 4, 60,
+                                   'the learner to stop sampling')
+    checkpoint_dir = os.path.join(self.root_dir, 'checkpoints')
+    self.assertIsNone(tf.train.latest_checkpoint(checkpoint_dir))
+
+    launcher.stop()  # SIGTERM to the learner, SIGKILL after stop_timeout_s
+    log_tail = session_text(learner_log)[-2000:]
+    # 130: it saw the stop and exited by itself within the grace; 137: the launcher killed it.
+    self.assertEqual(launcher.learner.exit_status, 130, log_tail)
+    summary = learner_summary(learner_log)
+    self.assertFalse(summary['finished'])
+    self.assertEqual(summary['env_steps'], inserts)
+    self.assertGreaterEqual(summary['train_step'], learner_train_step(learner_log))
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    self.assertEqual(os.path.basename(latest), f'ckpt-{inserts}', log_tail)
+    self.assertEqual(checkpoint_value(latest, 'env_step'), inserts)
+    self.assertEqual(checkpoint_value(latest, 'train_step'), summary['train_step'])
 
 
 if __name__ == '__main__':

@@ -27,6 +27,7 @@ SMALL = [
     'make_ddpg_agent.critic_joint_fc_layer_params = (8,)',
     'make_sac_agent.actor_fc_layer_params = (8,)',
     'make_sac_agent.critic_joint_fc_layer_params = (8,)',
+    'PolicyValueNetwork.fc_layer_params = (8,)',
 ]
 
 

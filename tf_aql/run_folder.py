@@ -43,8 +43,9 @@ class RunFolderError(TfAqlError):
 # What makes a run the same run: the method (agent and search), the networks' shapes and the
 # environment. Any other binding (budgets, intervals, learning rates) may change on resume.
 IDENTITY_CONFIGURABLES = ('make_agent', 'make_aql_agent', 'tf_aql.CriticNetwork',
-                          'ProposalNetwork', 'suite_gymnasium.load')
+                          'ProposalNetwork', 'PolicyValueNetwork', 'suite_gymnasium.load')
 IDENTITY_PARAMETERS = ('train_eval.env_name',
+                       'ImpalaAgent.unroll_length',  # the length of the queued unrolls
                        'make_ddpg_agent.actor_fc_layer_params',
                        'make_ddpg_agent.critic_observation_fc_layer_params',
                        'make_ddpg_agent.critic_joint_fc_layer_params',

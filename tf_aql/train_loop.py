@@ -8,6 +8,15 @@ and keeps the replay ratio fixed itself: after collecting `k` environment steps 
 `samples_per_insert` times on average. The distributed roles (`tf_aql.distributed`) run the
 same pieces in separate processes and let the replay server's rate limiter keep that ratio.
 
+On-policy agents (IMPALA) say so with an `unroll_length` attribute (`AgentState.unroll_length`).
+For them `train_eval` skips the random initial steps, writes unrolls of T + 1 steps with stride
+T into a FIFO queue (`tf_aql.replay`) and runs one train step per `batch_size` new unrolls, each
+used once (`tf_aql.train_schedule`); evaluation, checkpoints, exports, resume and summaries are
+the same. A checkpoint holds the queue (Reverb checkpoints every table) and a resumed run trains
+on the restored unrolls first; lost on a restart are the collector's unfinished unroll and the
+unrolls the sampler had already taken off the queue for the next batch (fewer than a batch's
+worth, collected by the previous session's policy anyway).
+
 Shared pieces, used by `train_eval` and by the distributed learner, collectors and evaluator:
 
 - `RunSettings`: the `train_eval.*` gin bindings, read once by every process;
@@ -21,6 +30,7 @@ Running the same command on an existing run folder resumes from its last checkpo
 optimizers, counters and the replay contents).
 """
 
+import contextlib
 import dataclasses
 import inspect
 import math
@@ -48,7 +58,10 @@ from tf_aql.errors import ConfigurationError
 from tf_aql.progress import Progress
 from tf_aql.replay import EmbeddedReplay, Replay
 from tf_aql.native_logs import native_info_dropped
+from tf_aql.policies.action_only_policy import ActionOnlyPolicy
 from tf_aql.run_folder import Checkpoint, RunFolder
+from tf_aql.train_schedule import ReplayRatioSchedule, UnrollSchedule
+from tf_aql.train_schedule import check_unroll_queue_capacity
 
 
 class StepCounter:
@@ -169,8 +182,20 @@ class AgentState:
 
   @property
   def sequence_length(self) -> int:
-    """Steps per stored sequence: n + 1 for n-step updates, 2 for agents without a preference."""
+    """Steps per stored sequence: n + 1 for n-step updates, T + 1 for unrolls of T steps, 2
+    for agents without a preference."""
     return self.agent.train_sequence_length or 2
+
+  @property
+  def unroll_length(self) -> Optional[int]:
+    """T for agents that learn on-policy from unrolls of T steps, None for replay learners.
+
+    The one property by which an agent chooses its data path: an agent with an
+    `unroll_length` attribute (`ImpalaAgent`) gets the unroll queue and one train step per
+    batch of new unrolls; every other agent gets uniform replay of n + 1-step sequences at
+    `samples_per_insert`.
+    """
+    return getattr(self.agent, 'unroll_length', None)
 
   def policy_variables(self) -> List[tf.Variable]:
     """The variables of the collect and greedy policies, each once, in a fixed order."""
@@ -214,10 +239,13 @@ class Trainer:
     self._folder = folder
     self._state = state
     self._replay = replay
-    self.learner = learner.Learner(
-        folder.root_dir, state.train_step, state.agent, experience_dataset_fn=dataset_fn,
-        checkpoint_interval=0,  # `save_checkpoint` saves agent, counters and replay together
-        summary_interval=summary_interval)
+    self._dataset_fn = dataset_fn
+    self._iterator = None  # None: the Learner's own iterator, until a sample times out
+    with native_info_dropped():  # a one-stream dataset starts its sampler right away
+      self.learner = learner.Learner(
+          folder.root_dir, state.train_step, state.agent, experience_dataset_fn=dataset_fn,
+          checkpoint_interval=0,  # `save_checkpoint` saves agent, counters and replay together
+          summary_interval=summary_interval)
     _remove_if_empty(folder.path(learner.TRAIN_DIR, learner.POLICY_CHECKPOINT_DIR))
     self._checkpoint = state.make_checkpoint(folder.checkpoint_dir)
     self._savers = None  # built at the first export (tracing the policies takes seconds)
@@ -240,13 +268,22 @@ class Trainer:
     self.clock.start()
     return resumed
 
-  def train(self, iterations: int) -> None:
-    if self._samplers_started:
-      self.learner.run(iterations=iterations)
-      return
-    self._samplers_started = True
-    with native_info_dropped():  # the first call starts Reverb's samplers, each with a log line
-      self.learner.run(iterations=iterations)
+  def train(self, iterations: int) -> bool:
+    """Runs `iterations` train steps; False if a sample timed out first.
+
+    A replay built with `sample_timeout_s` ends its dataset when a sample waits that long on
+    the rate limiter (no inserts): the steps done so far stay done, the call returns False and
+    the next call samples from a new iterator. Without a timeout it always returns True.
+    """
+    quiet = contextlib.nullcontext() if self._samplers_started else native_info_dropped()
+    self._samplers_started = True  # the first call starts Reverb's samplers, each with a log line
+    with quiet:
+      try:
+        self.learner.run(iterations=iterations, iterator=self._iterator)
+      except tf.errors.OutOfRangeError:
+        self._iterator = iter(self._dataset_fn())
+        return False
+    return True
 
   def save_checkpoint(self, env_steps: int) -> None:
     """Checkpoints the replay, then the agent and the counters (numbered by `env_steps`)."""
@@ -256,13 +293,14 @@ class Trainer:
     self._checkpoint.save(env_steps)
 
   def export_policies(self) -> None:
-    """Writes `policies/greedy` and `policies/collect` (SavedModels)."""
+    """Writes `policies/greedy` and `policies/collect` (SavedModels of their actions only, so a
+    bare `tf.saved_model.load` runs them: see `ActionOnlyPolicy`)."""
     if self._savers is None:
       train_step = self._state.train_step
       self._savers = {
-          'greedy': policy_saver.PolicySaver(self._state.greedy_policy, train_step=train_step),
-          'collect': policy_saver.PolicySaver(self._state.collect_policy,
-                                              train_step=train_step)}
+          name: policy_saver.PolicySaver(ActionOnlyPolicy(policy), train_step=train_step)
+          for name, policy in (('greedy', self._state.greedy_policy),
+                               ('collect', self._state.collect_policy))}
     for name, saver in self._savers.items():
       self._folder.export_policy(saver, name)
 
@@ -406,11 +444,14 @@ def train_eval(root_dir: str,
     num_env_steps: total environment steps of collection (initial random steps included).
     eval_interval: environment steps between evaluations (and policy exports).
     num_eval_episodes: episodes per evaluation, with the greedy policy.
-    initial_collect_steps: uniformly random steps that fill the replay before training.
-    batch_size: sequences per train step.
-    replay_capacity: sequences the replay keeps (FIFO).
+    initial_collect_steps: uniformly random steps that fill the replay before training
+      (skipped, with a note, for on-policy agents).
+    batch_size: sequences per train step (unrolls for on-policy agents).
+    replay_capacity: sequences the replay keeps (FIFO); for on-policy agents, the unroll
+      queue's size.
     samples_per_insert: how often each stored sequence is sampled on average; train steps per
-      environment step = samples_per_insert / batch_size.
+      environment step = samples_per_insert / batch_size. Not read for on-policy agents: each
+      unroll is used once.
     collect_steps_per_iteration: environment steps between two rounds of training.
     checkpoint_interval: environment steps between checkpoints (default: eval_interval).
     summary_interval: train steps between TensorBoard loss summaries.
@@ -431,12 +472,20 @@ def train_eval(root_dir: str,
   collect_env = suite_gymnasium.load(env_name, seed=seed)
   eval_env = suite_gymnasium.load(env_name, seed=seed + 1)
   state = AgentState(collect_env)
+  unroll_length = state.unroll_length  # None: uniform n-step replay
+  if unroll_length is not None:
+    check_unroll_queue_capacity(replay_capacity, batch_size, collect_steps_per_iteration,
+                                unroll_length)
   folder.check_resume_config(gin.operative_config_str() +
                              f'\ntrain_eval.env_name = {env_name!r}\n')
 
   folder.create()
   replay = EmbeddedReplay(state.agent.collect_data_spec, state.sequence_length,
-                          replay_capacity, folder.replay_dir)
+                          replay_capacity, folder.replay_dir,
+                          unrolls=unroll_length is not None)
+  # Before the Trainer: its sampler may take restored unrolls off the queue as soon as it starts.
+  schedule = (ReplayRatioSchedule(samples_per_insert, batch_size) if unroll_length is None
+              else UnrollSchedule(replay, batch_size))
   trainer = Trainer(folder, state, lambda: replay.dataset(batch_size), replay,
                     summary_interval)
   resumed = trainer.restore()
@@ -447,7 +496,10 @@ def train_eval(root_dir: str,
   folder.write_text('operative_config.gin', gin.operative_config_str())
 
   counter = StepCounter(int(state.env_step.numpy()))
-  if not resumed and replay.num_items == 0 and initial_collect_steps > 0:
+  if unroll_length is not None and not resumed and initial_collect_steps > 0:
+    print(f'{type(state.agent).__name__} learns on-policy: the {initial_collect_steps} random '
+          'steps of train_eval.initial_collect_steps are skipped.', file=sys.stderr)
+  elif not resumed and replay.num_items == 0 and initial_collect_steps > 0:
     print(f'Collecting {initial_collect_steps} random steps to fill the replay...',
           file=sys.stderr)
     make_random_actor(collect_env, state.train_step, [replay.observer, counter],
@@ -472,16 +524,14 @@ def train_eval(root_dir: str,
   last_row = evaluate_and_export() if not resumed else (folder.read_eval_metrics() or [{}])[-1]
   next_eval = next_multiple(counter.value, eval_interval)
   next_checkpoint = next_multiple(counter.value, checkpoint_interval or eval_interval)
-  owed_train_steps = 0.0
   last_log = time.time()
   try:
     while counter.value < num_env_steps:
       before = counter.value
       collect_actor.run()
-      owed_train_steps += (counter.value - before) * samples_per_insert / batch_size
-      if owed_train_steps >= 1:
-        trainer.train(int(owed_train_steps))
-        owed_train_steps -= int(owed_train_steps)
+      train_steps = schedule.train_steps_due(counter.value - before)
+      if train_steps:
+        trainer.train(train_steps)
       if counter.value >= next_eval or counter.value >= num_env_steps:
         last_row = evaluate_and_export()
         next_eval = next_multiple(counter.value, eval_interval)

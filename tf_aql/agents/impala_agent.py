@@ -116,6 +116,7 @@ class ImpalaAgent(tf_agent.TFAgent):
     """
     tf.Module.__init__(self, name=name)
     _check_arguments(unroll_length, rho_bar, pg_rho_bar, c_bar, baseline_cost, entropy_cost)
+    self._unroll_length = unroll_length
     policy_value_network.create_variables(time_step_spec.observation)
     self._network = policy_value_network
     self._optimizer = optimizer
@@ -137,6 +138,18 @@ class ImpalaAgent(tf_agent.TFAgent):
   @property
   def policy_value_network(self) -> PolicyValueNetwork:
     return self._network
+
+  @property
+  def unroll_length(self) -> int:
+    """T, the steps learned from per unroll.
+
+    Having it is how an agent tells the training loop that it learns on-policy from unrolls
+    (`tf_aql.train_loop.AgentState.unroll_length`): the loop then collects with
+    `collect_policy` into a FIFO queue of T + 1-step unrolls written with stride T and runs one
+    train step per `batch_size` new unrolls, each used once (`tf_aql.replay`), instead of
+    sampling n-step sequences uniformly from replay.
+    """
+    return self._unroll_length
 
   def _initialize(self):
     return tf.no_op()

@@ -15,18 +15,23 @@ The run ends when the learner exits. After a successful learner the evaluator ge
 `final_eval_timeout_s` to evaluate the final weights; then every process still running is
 stopped: SIGTERM, and SIGKILL after `stop_timeout_s`. Collectors, evaluator and learner are
 stopped first (the learner checkpoints on SIGTERM, which needs the server), the server last.
-Ctrl-C or SIGTERM to the launcher does the same. The exit status is the learner's.
+Ctrl-C or SIGTERM to the launcher does the same. Another Ctrl-C or SIGTERM while stopping is
+reported and ignored: each role gets its one SIGTERM and its whole `stop_timeout_s` (a second
+SIGTERM would end the learner at once, before its checkpoint). The exit status is the
+learner's.
 
 This module imports neither TensorFlow nor Reverb, so the launcher starts at once.
 """
 
+import contextlib
 import dataclasses
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from typing import Callable, Dict, List, Optional, Sequence, TextIO
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, TextIO
 
 import portpicker
 
@@ -207,7 +212,10 @@ class Launcher:
 
   def run(self) -> int:
     """Starts, supervises and stops; Ctrl-C and SIGTERM stop every role."""
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # SIGINT explicitly too: a launcher started in the background by a shell inherits SIGINT
+    # ignored, and Python then raises no KeyboardInterrupt for it.
+    previous = {signum: signal.signal(signum, _raise_keyboard_interrupt)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
       self.start()
       return self.wait()
@@ -219,13 +227,18 @@ class Launcher:
       return status if status not in (None, 0) else 130
     finally:
       self.stop()
-      signal.signal(signal.SIGTERM, previous)
+      for signum, handler in previous.items():
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
   def stop(self) -> None:
-    """SIGTERM to every running role (server last), SIGKILL after the timeout."""
+    """SIGTERM to every running role (server last), SIGKILL after the timeout.
+
+    Ctrl-C and SIGTERM are reported, not raised, until it returns.
+    """
     others = [r for r in self.roles if r is not self.server]
-    self._terminate(others)
-    self._terminate([self.server])
+    with _signals_reported(self._report_signal_while_stopping):
+      self._terminate(others)
+      self._terminate([self.server])
     for role in self.roles:
       if role.log_file is not None:
         role.log_file.close()
@@ -240,9 +253,15 @@ class Launcher:
       try:
         role.process.wait(timeout=max(0.1, deadline - time.time()))
       except subprocess.TimeoutExpired:
+        self._echo(f'[launcher] {role.name} did not exit within {self._stop_timeout_s:g} s '
+                   'of SIGTERM; killing it.')
         role.process.kill()
         role.process.wait(timeout=10)
       role.exit_reported = True
+
+  def _report_signal_while_stopping(self) -> None:
+    self._echo(f'[launcher] already stopping: each role has {self._stop_timeout_s:g} s to exit '
+               '(the learner saves a checkpoint) before it is killed.')
 
   def _echo_new_lines(self) -> None:
     for role in self.roles:
@@ -259,6 +278,25 @@ class Launcher:
                f'{role.log_path}:')
     for line in _last_lines(role.log_path, 10):
       self._echo(f'    {line}')
+
+
+@contextlib.contextmanager
+def _signals_reported(report: Callable[[], None]) -> Iterator[None]:
+  """Within the block SIGINT and SIGTERM call `report` instead of interrupting it.
+
+  Signal handlers belong to the main thread; elsewhere the block runs unchanged.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  signums = (signal.SIGINT, signal.SIGTERM)
+  previous = {signum: signal.signal(signum, lambda signum, frame: report())
+              for signum in signums}
+  try:
+    yield
+  finally:
+    for signum, handler in previous.items():
+      signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -8,6 +8,10 @@ learner runs as fast as the collectors feed it and vice versa.
 - **Stop**: at `num_train_steps` train steps. Default: the train steps `train_eval` runs for
   `train_eval.num_env_steps` ((num_env_steps - initial_collect_steps) x samples_per_insert /
   batch_size), which the rate limiter reaches after about `num_env_steps` environment steps.
+  SIGTERM or SIGINT: a checkpoint, then `KeyboardInterrupt` (exit status 130). The signal is
+  seen between train calls; a train call waiting for samples that no collector inserts
+  returns after `sample_timeout_s` (see `Trainer.train`), so the stop checkpoint comes
+  within about push_period train steps + `sample_timeout_s` + the checkpoint's time.
 - **Environment steps** are the replay table's lifetime insert count (`Replay.num_inserts`,
   restored with the server's checkpoint): one insert per environment step for 1-step updates.
 - **Outputs** in `<root_dir>`: `checkpoints/` (every `train_eval.checkpoint_interval`
@@ -27,7 +31,7 @@ import gin
 
 from tf_aql.distributed.connection import DEFAULT_SERVER_TIMEOUT_S, wait_for_server
 from tf_aql.distributed.policy_weights import PolicyWeights
-from tf_aql.distributed.role import log, seed_everything
+from tf_aql.distributed.role import log, require_replay_learner, seed_everything
 from tf_aql.distributed.stop_signal import StopSignal
 from tf_aql.replay import RemoteReplay
 from tf_aql.run_folder import RunFolder
@@ -42,7 +46,8 @@ def run_learner(root_dir: str, replay_server_address: str,
                 num_train_steps: Optional[int] = None,
                 push_period: int = 10,
                 progress_interval_s: float = 10.0,
-                server_timeout_s: float = DEFAULT_SERVER_TIMEOUT_S) -> Dict:
+                server_timeout_s: float = DEFAULT_SERVER_TIMEOUT_S,
+                sample_timeout_s: float = 2.0) -> Dict:
   """Trains from the replay server until `num_train_steps`; resumes from `root_dir`.
 
   Args:
@@ -52,6 +57,8 @@ def run_learner(root_dir: str, replay_server_address: str,
     push_period: train steps between two publications of the policy weights.
     progress_interval_s: seconds between progress lines and rate summaries.
     server_timeout_s: how long to wait for the replay server at start.
+    sample_timeout_s: a train call whose sample waits this long on the rate limiter (no
+      inserts) returns early, so that a stop request is seen.
 
   Returns:
     The summary (also printed as a `[learner] summary` JSON line).
@@ -64,12 +71,13 @@ def run_learner(root_dir: str, replay_server_address: str,
   seed_everything(settings.seed)
   folder = RunFolder(root_dir)
   state = AgentState(load_env(settings, settings.seed))
+  require_replay_learner(state.unroll_length)
   wait_for_server(replay_server_address, server_timeout_s,
                   on_wait=lambda s: log(ROLE, f'waiting for the replay server ({s:.0f} s)'))
   folder.check_resume_config(gin.operative_config_str() + settings.gin_text())
   folder.create()
   replay = RemoteReplay(state.agent.collect_data_spec, state.sequence_length,
-                        replay_server_address)
+                        replay_server_address, sample_timeout_s=sample_timeout_s)
   trainer = Trainer(folder, state, lambda: replay.dataset(settings.batch_size), replay,
                     settings.summary_interval)
   resumed = trainer.restore()
@@ -97,8 +105,9 @@ def run_learner(root_dir: str, replay_server_address: str,
   next_export = next_multiple(env_steps, settings.eval_interval)
   next_checkpoint = next_multiple(env_steps, settings.checkpoint_period)
   last_log = time.time()
+  starved = False  # the last train call ended waiting for inserts
   while trainer.train_step < target and not stop.requested:
-    trainer.train(min(push_period, target - trainer.train_step))
+    starved = not trainer.train(min(push_period, target - trainer.train_step))
     env_steps = publish()
     start = start or (time.time(), env_steps, trainer.train_step)
     if env_steps >= next_export:
@@ -111,7 +120,8 @@ def run_learner(root_dir: str, replay_server_address: str,
       last_log = time.time()
       env_sps, train_sps = meter.log(env_steps, trainer.train_step)
       log(ROLE, f'train_step {trainer.train_step}/{target} env_steps {env_steps} replay items '
-          f'{replay.num_items} train/s {train_sps:.1f} env/s {env_sps:.1f}')
+          f'{replay.num_items} train/s {train_sps:.1f} env/s {env_sps:.1f}' +
+          ('; waiting for inserts' if starved else ''))
 
   finished = trainer.train_step >= target
   env_steps = publish(final=finished)

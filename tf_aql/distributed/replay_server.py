@@ -22,7 +22,7 @@ import reverb
 from tf_aql import replay as replay_lib
 from tf_aql.distributed import policy_weights
 from tf_aql.distributed.policy_weights import PolicyWeights
-from tf_aql.distributed.role import log, seed_everything
+from tf_aql.distributed.role import log, require_replay_learner, seed_everything
 from tf_aql.distributed.stop_signal import StopSignal
 from tf_aql.run_folder import RunFolder
 from tf_aql.train_loop import AgentState, RunSettings, load_env
@@ -60,6 +60,7 @@ def run_replay_server(root_dir: str, port: int) -> None:
   seed_everything(settings.seed)
   folder = RunFolder(root_dir)
   state = AgentState(load_env(settings, settings.seed))  # for the weights' signature
+  require_replay_learner(state.unroll_length)
   tables = [make_distributed_replay_table(settings), PolicyWeights(state).make_table()]
   stop = StopSignal(ROLE)
   folder.create()
