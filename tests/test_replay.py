@@ -48,15 +48,21 @@ def frame_stream(episode_lengths, start=0):
   return frames
 
 
+def unroll_replay(test_case):
+  """An embedded replay with the unroll queue (capacity 100), closed when the test ends."""
+  replay = EmbeddedReplay(impala_data_spec(), UNROLL + 1, capacity=100,
+                          checkpoint_dir=os.path.join(test_case.get_temp_dir(), 'replay'),
+                          unrolls=True)
+  test_case.addCleanup(replay.close)
+  return replay
+
+
 class UnrollQueueTest(tf.test.TestCase):
 
   def setUp(self):
     super().setUp()
     gin.clear_config()
-    self.replay = EmbeddedReplay(impala_data_spec(), UNROLL + 1, capacity=100,
-                                 checkpoint_dir=os.path.join(self.get_temp_dir(), 'replay'),
-                                 unrolls=True)
-    self.addCleanup(self.replay.close)
+    self.replay = unroll_replay(self)
 
   def write(self, frames):
     for frame in frames:

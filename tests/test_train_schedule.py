@@ -1,15 +1,13 @@
 """Tests of the train schedules: replay ratio, and one step per batch of new unrolls."""
-import os
 
 import gin
 import tensorflow as tf
 
 from tf_aql.errors import ConfigurationError
-from tf_aql.replay import EmbeddedReplay
 from tf_aql.train_schedule import ReplayRatioSchedule, UnrollSchedule
 from tf_aql.train_schedule import check_unroll_queue_capacity
 
-from test_replay import BATCH, UNROLL, frame_stream, impala_data_spec
+from test_replay import BATCH, frame_stream, unroll_replay
 
 
 class ReplayRatioScheduleTest(tf.test.TestCase):
@@ -25,10 +23,7 @@ class UnrollScheduleTest(tf.test.TestCase):
   def setUp(self):
     super().setUp()
     gin.clear_config()
-    self.replay = EmbeddedReplay(impala_data_spec(), UNROLL + 1, capacity=100,
-                                 checkpoint_dir=os.path.join(self.get_temp_dir(), 'replay'),
-                                 unrolls=True)
-    self.addCleanup(self.replay.close)
+    self.replay = unroll_replay(self)
 
   def test_one_step_per_batch_of_new_unrolls_and_every_counted_unroll_can_be_sampled(self):
     schedule = UnrollSchedule(self.replay, BATCH)
