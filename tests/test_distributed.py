@@ -21,6 +21,7 @@ from summaries import event_tags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AQL = os.path.join(REPO, 'gin', 'methods', 'aql.gin')
+IMPALA = os.path.join(REPO, 'gin', 'methods', 'impala.gin')
 SMOKE = os.path.join(REPO, 'gin', 'smoke.gin')
 LAUNCH = os.path.join(REPO, 'train', 'distributed', 'launch.py')
 # Small periods so that every collector pulls weights several times; one export (at the end).
@@ -194,31 +195,22 @@ class DistributedTest(tf.test.TestCase):
   def log(self, role):
     return os.path.join(self.root_dir, 'logs', f'{role}.log')
 
-  def test_replay_server_refuses_impala_in_one_line(self):
-    """IMPALA's unroll queue runs in train_eval only; a role says so before writing anything."""
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, 'train', 'distributed', 'replay_server.py'),
-         f'--root_dir={self.root_dir}', '--port=1',
-         f'--gin_file={os.path.join(REPO, "gin", "methods", "impala.gin")}', f'--gin_file={SMOKE}'],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))  # as a user's shell (conftest sets 2)
-    self.assertEqual(result.returncode, 2, result.stderr[-2000:])
-    lines = result.stderr.strip().splitlines()
-    self.assertLen(lines, 1, result.stderr[-2000:])
-    self.assertIn('only train/train_eval.py runs', lines[0])
-    self.assertFalse(os.path.exists(self.root_dir))
-
-  def test_launcher_runs_every_role_to_the_end(self):
+  def run_launcher(self, method_gin, bindings):
+    """Runs the launcher with 2 collectors on smoke sizes to the end (exit 0); its console."""
     self.launcher_process = subprocess.Popen(
         [sys.executable, LAUNCH, f'--root_dir={self.root_dir}', '--num_collectors=2',
-         f'--gin_file={AQL}', f'--gin_file={SMOKE}'] +
-        [f'--gin_bindings={b}' for b in FAST + [f'train_eval.num_env_steps = {NUM_ENV_STEPS}']],
+         f'--gin_file={method_gin}', f'--gin_file={SMOKE}'] +
+        [f'--gin_bindings={b}' for b in bindings],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
     try:
       console, _ = self.launcher_process.communicate(timeout=240)
     except subprocess.TimeoutExpired:
       self.fail('the launcher did not finish within 240 s')
     self.assertEqual(self.launcher_process.returncode, 0, console[-3000:])
+    return console
+
+  def test_launcher_runs_every_role_to_the_end(self):
+    console = self.run_launcher(AQL, FAST + [f'train_eval.num_env_steps = {NUM_ENV_STEPS}'])
     self.assertIn('[learner] train_step', console)  # the learner's progress is shown
 
     # The learner ran train_eval's equivalent of 1_000 env steps: (1_000 - 50) * 4 / 8 steps.
@@ -258,6 +250,45 @@ class DistributedTest(tf.test.TestCase):
       self.assertIn(key, rows[-1])
     self.assertEqual(rows[0]['train_step'], 0)
     self.assertEqual(rows[-1]['train_step'], NUM_TRAIN_STEPS)
+
+  def test_launcher_runs_impala_with_two_actors(self):
+    """IMPALA: the server serves the unroll queue, the collectors are the actors writing
+    unrolls, the learner trains on batches of them, each used once."""
+    num_train_steps = NUM_ENV_STEPS // (5 * 8)  # smoke.gin: unroll_length 5, batch_size 8
+    # smoke.gin's eval_interval (100 env steps, less than a push period of 5 train steps): the
+    # evaluator also evaluates pushes before the final one, and must still exit at the end.
+    bindings = [b for b in FAST if not b.startswith('train_eval.eval_interval')] + [
+        f'train_eval.num_env_steps = {NUM_ENV_STEPS}']
+    self.run_launcher(IMPALA, bindings)
+
+    summary = learner_summary(self.log('learner'))
+    self.assertTrue(summary['finished'])
+    self.assertEqual(summary['train_step'], num_train_steps)
+    self.assertEqual(summary['env_steps'] % 5, 0)  # T steps per unroll inserted
+    for name in ('greedy', 'collect'):
+      self.assertTrue(os.path.exists(
+          os.path.join(self.root_dir, 'policies', name, 'saved_model.pb')))
+    self.assertContainsSubset({'losses/policy_gradient_loss', 'losses/mean_clipped_rho'},
+                              event_tags(os.path.join(self.root_dir, 'train')))
+
+    # Both actors wrote unrolls with the collect policy (no random steps on-policy).
+    acknowledged = []
+    for task_id in (0, 1):
+      rows = read_jsonl(os.path.join(self.root_dir, 'collectors', f'collector_{task_id}.jsonl'))
+      self.assertNotEmpty(rows)
+      self.assertEqual({r['policy'] for r in rows}, {'collect'})
+      acknowledged.append(max(r['items_acknowledged'] for r in rows))
+      self.assertGreater(acknowledged[-1], 0)
+    # The queue: every unroll sampled at most once, and the learner's batches all came from it.
+    inserts, samples = map(int, re.search(
+        r'stopping; replay items \d+, inserts (\d+), samples (\d+)',
+        session_text(self.log('replay_server'))).groups())
+    self.assertLessEqual(sum(acknowledged), inserts)
+    self.assertGreaterEqual(samples, num_train_steps * 8)
+    self.assertLessEqual(samples, inserts)
+    self.assertEqual(read_jsonl(os.path.join(self.root_dir, 'eval_metrics.jsonl'))[-1]
+                     ['train_step'], num_train_steps)
+    self.assertRegex(session_text(self.log('evaluator')), r'\[evaluator\] .*; done\n')
 
   def start_training(self, num_collectors, bindings):
     """Starts AQL on smoke sizes without evaluator; returns (launcher, learner log) once the

@@ -11,7 +11,7 @@ from tf_agents.trajectories import trajectory
 
 from tf_aql.agents.impala_agent import ImpalaAgent
 from tf_aql.networks.policy_value_network import PolicyValueNetwork
-from tf_aql.replay import UNROLL_TABLE_NAME, EmbeddedReplay
+from tf_aql.replay import UNROLL_TABLE_NAME, EmbeddedReplay, RemoteReplay
 
 OBS_SPEC = tensor_spec.TensorSpec([1], tf.float32)
 ACTION_SPEC = tensor_spec.BoundedTensorSpec((), tf.int64, 0, 2)
@@ -76,6 +76,7 @@ class UnrollQueueTest(tf.test.TestCase):
     self.assertEqual(self.replay.table_name, UNROLL_TABLE_NAME)
     self.assertEqual(self.replay.num_items, 3)
     self.assertEqual(self.replay.observer.items_created, 3)
+    self.assertEqual(self.replay.num_inserted_steps, 3 * UNROLL)  # T new frames per unroll
     unrolls, _ = next(iter(self.replay.dataset(batch_size=BATCH)))
     self.assertEqual(unrolls.observation.shape, [BATCH, UNROLL + 1, 1])  # batch-major
     self.assertEqual(unrolls.step_type.shape, [BATCH, UNROLL + 1])
@@ -93,6 +94,20 @@ class UnrollQueueTest(tf.test.TestCase):
     self.assertAllEqual(np.concatenate(firsts), [0, 3, 6, 9])
     self.write(frame_stream([2], start=18))  # 3 frames more: frames 18..20, the unroll 15..18 completes
     self.assertAllEqual(next(iterator)[0].observation[:, 0, 0], [12, 15])
+
+  def test_a_remote_sampler_takes_each_unroll_once_then_times_out(self):
+    """The distributed learner's path: a client of the server's queue, with a sample timeout."""
+    remote = RemoteReplay(impala_data_spec(), UNROLL + 1, f'localhost:{self.replay.server.port}',
+                          sample_timeout_s=0.5, unrolls=True)
+    self.write(frame_stream([8, 8]))  # unrolls at frames 0, 3, ..., 12: 5 of them
+    iterator = iter(remote.dataset(batch_size=BATCH))
+    firsts = [next(iterator)[0].observation[:, 0, 0].numpy() for _ in range(2)]
+    self.assertAllEqual(np.concatenate(firsts), [0, 3, 6, 9])
+    # One unroll left, no full batch: the dataset ends (eagerly StopIteration; inside the
+    # learner's tf.function, the OutOfRangeError that `Trainer.train` catches).
+    with self.assertRaises(StopIteration):
+      next(iterator)
+    self.assertEqual(remote.num_inserts, 5)
 
   def test_queue_contents_survive_a_checkpoint(self):
     self.write(frame_stream([8]))  # 9 frames: unrolls at 0 and 3

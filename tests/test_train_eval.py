@@ -16,7 +16,7 @@ from tf_agents.trajectories import time_step as ts
 from tf_aql import cli
 from tf_aql.errors import TfAqlError
 from tf_aql.run_folder import RunFolder
-from tf_aql.train_loop import train_eval
+from tf_aql.train_loop import RunSettings, train_eval
 from tf_aql.trained_run import load_trained_run
 
 from summaries import event_tags, scalar_values
@@ -264,6 +264,16 @@ class RunSettingsTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(TfAqlError, f'train_eval.{name} must be'):
       train_eval(root_dir)
     self.assertFalse(os.path.exists(root_dir))
+
+
+  def test_train_steps_and_random_steps_by_data_path(self):
+    gin.clear_config()
+    cli.parse_gin([AQL, SMOKE], [])
+    settings = RunSettings.from_gin()
+    self.assertEqual(settings.train_steps_for(None), 75)  # (200 - 50) * 4 / 8
+    self.assertEqual(settings.train_steps_for(5), 5)  # unrolls: 200 // (5 * 8)
+    self.assertEqual(settings.random_steps_for(None), 50)
+    self.assertEqual(settings.random_steps_for(5), 0)
 
 
 class RunFolderTest(tf.test.TestCase):

@@ -8,7 +8,8 @@ the single-process loop and the distributed roles talk to it through `Replay`:
   the samples-per-insert ratio itself, so the table only waits for its first item (`MinSize`).
 - `RemoteReplay` is a client of a server started by `train/distributed/replay_server.py`, whose
   table (`make_replay_table` with `samples_per_insert_limiter`) enforces the ratio between the
-  collectors' inserts and the learner's samples.
+  collectors' inserts and the learner's samples (for on-policy agents: the unroll queue, below,
+  whose size bounds how far the collectors run ahead of the learner).
 
 On-policy agents (IMPALA) learn from unrolls instead: `Replay(..., unrolls=True)` uses a FIFO
 queue (`make_unroll_queue`, each unroll sampled once, in insertion order) holding sequences of
@@ -183,6 +184,15 @@ class Replay:
     """Sequences ever inserted into the table (restored with the table's checkpoint)."""
     return int(self._table_info().rate_limiter_info.insert_stats.completed)
 
+  @property
+  def num_inserted_steps(self) -> int:
+    """The environment steps the table's lifetime inserts stand for (the distributed run's
+    step count): one per sequence of the uniform table (stride 1; exact for n = 1), T per
+    unroll of the queue (stride T; an episode end's boundary frame counts as a step, so this
+    overcounts by one per episode).
+    """
+    return self.num_inserts * (self._sequence_length - 1 if self._unrolls else 1)
+
   def flush(self) -> None:
     """Blocks until the server has acknowledged every item written so far."""
     if self._observer is not None:
@@ -230,10 +240,12 @@ class RemoteReplay(Replay):
   """A client of the replay server at `server_address` ('host:port').
 
   `sample_timeout_s`: see `Replay`; the learner sets it so that it can stop while no
-  collector inserts.
+  collector inserts. `unrolls`: see `Replay`; the server must serve the unroll queue
+  (`tf_aql.distributed.replay_server` does for on-policy agents).
   """
 
   def __init__(self, data_spec: types.NestedTensorSpec, sequence_length: int,
-               server_address: str, sample_timeout_s: Optional[float] = None):
+               server_address: str, sample_timeout_s: Optional[float] = None,
+               unrolls: bool = False):
     super().__init__(data_spec, sequence_length, server_address=server_address,
-                     sample_timeout_s=sample_timeout_s)
+                     sample_timeout_s=sample_timeout_s, unrolls=unrolls)

@@ -122,13 +122,30 @@ class RunSettings:
 
   @property
   def num_train_steps(self) -> int:
-    """The train steps `train_eval` runs in `num_env_steps`: ratio x steps after the random ones.
+    """The train steps `train_eval` runs in `num_env_steps` for a replay learner: ratio x steps
+    after the random ones.
 
     Every environment step after the initial random ones buys samples_per_insert / batch_size
     train steps (gin/smoke.gin: (200 - 50) * 4 / 8 = 75).
     """
     learning_steps = max(0, self.num_env_steps - self.initial_collect_steps)
     return int(math.floor(learning_steps * self.samples_per_insert / self.batch_size + 1e-9))
+
+  def train_steps_for(self, unroll_length: Optional[int]) -> int:
+    """The train steps of a run of `num_env_steps` for an agent (`AgentState.unroll_length`).
+
+    Replay learners (None): `num_train_steps`. On-policy agents (unrolls of T steps, no random
+    steps): one train step per batch_size unrolls, num_env_steps // (T x batch_size)
+    (gin/smoke.gin with IMPALA: 200 // (5 x 8) = 5). About: each episode end adds a boundary
+    frame to the unrolls, so the run collects somewhat fewer environment steps than that.
+    """
+    if unroll_length is None:
+      return self.num_train_steps
+    return self.num_env_steps // (unroll_length * self.batch_size)
+
+  def random_steps_for(self, unroll_length: Optional[int]) -> int:
+    """`initial_collect_steps` for replay learners; 0 for on-policy agents, which skip them."""
+    return self.initial_collect_steps if unroll_length is None else 0
 
   @property
   def checkpoint_period(self) -> int:

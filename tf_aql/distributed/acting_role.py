@@ -26,6 +26,10 @@ def join_run(role: str, root_dir: str, replay_server_address: str, seed_offset: 
              server_timeout_s: float) -> ActingRole:
   """Builds the env and agent from gin, waits for the server, connects replay and weights.
 
+  The replay is the one `train_eval` would use for the agent: the uniform table of n+1-step
+  sequences, or for an on-policy agent the unroll queue (T+1-step unrolls, stride T, across
+  episode ends; `tf_aql.replay.Replay`).
+
   Args:
     role: the name in console lines, e.g. 'collector 1'.
     root_dir: the run folder.
@@ -44,7 +48,7 @@ def join_run(role: str, root_dir: str, replay_server_address: str, seed_offset: 
                   on_wait=lambda s: log(role, f'waiting for the replay server ({s:.0f} s)'))
   folder.create()
   replay = RemoteReplay(state.agent.collect_data_spec, state.sequence_length,
-                        replay_server_address)
+                        replay_server_address, unrolls=state.unroll_length is not None)
   weights = PolicyWeights(state)
   weights.connect(replay_server_address)
   return ActingRole(settings, folder, env, state, replay, weights)

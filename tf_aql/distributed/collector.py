@@ -7,6 +7,11 @@ pulls the learner's weights every `weights_update_period` environment steps. Whi
 table has had fewer than `train_eval.initial_collect_steps` inserts (all collectors together),
 it acts uniformly at random instead, as `train_eval` does before training.
 
+For an on-policy agent (IMPALA) collectors are the paper's actors: they write unrolls of T + 1
+steps with stride T across episode ends into the unroll queue (the writer `train_eval` uses,
+`tf_aql.replay.Replay(unrolls=True)`), with the collect policy, which records the behaviour
+log-probabilities V-trace needs; there are no random steps. A full queue blocks their inserts.
+
 After each period it appends a row to `<root_dir>/collectors/collector_<task_id>.jsonl`:
 `task_id`, `pid`, `policy` ('random' or 'collect'), `env_steps` (this process),
 `items_acknowledged` (sequences this process wrote that the server has acknowledged),
@@ -61,12 +66,13 @@ def run_collector(root_dir: str, replay_server_address: str, task_id: int,
       role, root_dir, replay_server_address, collector_seed(0, task_id), server_timeout_s)
   counter = StepCounter()
   observers = [replay.observer, counter]
+  random_steps = settings.random_steps_for(state.unroll_length)
   random_actor = None
   collect_actor = None
   last_log = 0.0
   log(role, f'started (pid {os.getpid()}), writing to {replay_server_address}')
   while True:
-    if collect_actor is None and replay.num_inserts < settings.initial_collect_steps:
+    if collect_actor is None and replay.num_inserts < random_steps:
       random_actor = random_actor or make_random_actor(env, state.train_step, observers,
                                                        weights_update_period)
       random_actor.run()

@@ -11,7 +11,8 @@ of the evaluated weights. Summaries go to `<root_dir>/eval`.
 The first evaluation of a fresh run is of the first published weights (train step 0), as in
 `train_eval`. On a resumed run the evaluator first drops rows newer than the published
 environment steps (a restored server went back to its checkpoint). It exits after evaluating
-final weights published while it runs.
+final weights published while it runs, or when the learner marks final the weights of a train
+step it has evaluated already (their last non-final push crossed `eval_interval`).
 """
 
 import time
@@ -62,6 +63,9 @@ def run_evaluator(root_dir: str, replay_server_address: str,
   log(ROLE, f'started; weights of train_step {weights.train_step}, {len(rows)} earlier rows')
   while True:
     is_new = weights.train_step not in evaluated
+    if weights.final and not is_new:  # its last non-final push was evaluated already
+      log(ROLE, f'the final weights (train_step {weights.train_step}) were evaluated; done')
+      return last_row
     if is_new and (weights.env_step >= next_eval or weights.final):
       last_row = evaluator.evaluate(weights.env_step, weights.wall_time_s,
                                     replay_items=replay.num_items)

@@ -5,15 +5,21 @@ agent + counters + replay, policy exports, loss summaries) with collection moved
 collectors. The replay table's rate limiter keeps `train_eval.samples_per_insert`, so the
 learner runs as fast as the collectors feed it and vice versa.
 
-- **Stop**: at `num_train_steps` train steps. Default: the train steps `train_eval` runs for
-  `train_eval.num_env_steps` ((num_env_steps - initial_collect_steps) x samples_per_insert /
-  batch_size), which the rate limiter reaches after about `num_env_steps` environment steps.
+- **On-policy agents** (IMPALA, `AgentState.unroll_length` = T): the server serves the unroll
+  queue, and the learner takes batches of `batch_size` unrolls off it, oldest first, each
+  used once (one sampler stream, as in `train_eval`); the collectors are IMPALA's actors.
+- **Stop**: at `num_train_steps` train steps. Default (`RunSettings.train_steps_for`): the train
+  steps `train_eval` runs for `train_eval.num_env_steps` ((num_env_steps -
+  initial_collect_steps) x samples_per_insert / batch_size), which the rate limiter reaches
+  after about `num_env_steps` environment steps; for on-policy agents num_env_steps // (T x
+  batch_size), a batch of unrolls per train step.
   SIGTERM or SIGINT: a checkpoint, then `KeyboardInterrupt` (exit status 130). The signal is
   seen between train calls; a train call waiting for samples that no collector inserts
   returns after `sample_timeout_s` (see `Trainer.train`), so the stop checkpoint comes
   within about push_period train steps + `sample_timeout_s` + the checkpoint's time.
-- **Environment steps** are the replay table's lifetime insert count (`Replay.num_inserts`,
-  restored with the server's checkpoint): one insert per environment step for 1-step updates.
+- **Environment steps** come from the replay table's lifetime insert count (restored with the
+  server's checkpoint; `Replay.num_inserted_steps`): one insert per environment step for
+  1-step updates, T per unroll for on-policy agents (episode ends' boundary frames included).
 - **Outputs** in `<root_dir>`: `checkpoints/` (every `train_eval.checkpoint_interval`
   environment steps, at the end and on SIGTERM/SIGINT), `policies/{greedy,collect}` (every
   `train_eval.eval_interval` environment steps and at the end), `operative_config.gin`,
@@ -31,7 +37,7 @@ import gin
 
 from tf_aql.distributed.connection import DEFAULT_SERVER_TIMEOUT_S, wait_for_server
 from tf_aql.distributed.policy_weights import PolicyWeights
-from tf_aql.distributed.role import log, require_replay_learner, seed_everything
+from tf_aql.distributed.role import log, seed_everything
 from tf_aql.distributed.stop_signal import StopSignal
 from tf_aql.replay import RemoteReplay
 from tf_aql.run_folder import RunFolder
@@ -67,17 +73,18 @@ def run_learner(root_dir: str, replay_server_address: str,
     KeyboardInterrupt: stopped by SIGTERM or SIGINT, after saving a checkpoint.
   """
   settings = RunSettings.from_gin()
-  target = settings.num_train_steps if num_train_steps is None else num_train_steps
   seed_everything(settings.seed)
   folder = RunFolder(root_dir)
   state = AgentState(load_env(settings, settings.seed))
-  require_replay_learner(state.unroll_length)
+  target = (settings.train_steps_for(state.unroll_length) if num_train_steps is None
+            else num_train_steps)
   wait_for_server(replay_server_address, server_timeout_s,
                   on_wait=lambda s: log(ROLE, f'waiting for the replay server ({s:.0f} s)'))
   folder.check_resume_config(gin.operative_config_str() + settings.gin_text())
   folder.create()
   replay = RemoteReplay(state.agent.collect_data_spec, state.sequence_length,
-                        replay_server_address, sample_timeout_s=sample_timeout_s)
+                        replay_server_address, sample_timeout_s=sample_timeout_s,
+                        unrolls=state.unroll_length is not None)
   trainer = Trainer(folder, state, lambda: replay.dataset(settings.batch_size), replay,
                     settings.summary_interval)
   resumed = trainer.restore()
@@ -88,7 +95,7 @@ def run_learner(root_dir: str, replay_server_address: str,
   weights.connect(replay_server_address)
 
   def publish(final: bool = False) -> int:
-    env_steps = replay.num_inserts
+    env_steps = replay.num_inserted_steps
     state.env_step.assign(env_steps)
     state.wall_time.assign(trainer.clock.elapsed())
     weights.push(final=final)
@@ -98,7 +105,7 @@ def run_learner(root_dir: str, replay_server_address: str,
   log(ROLE, f'{"resumed from its checkpoint at" if resumed else "starting at"} train_step '
       f'{trainer.train_step}/{target}; replay items {replay.num_items}, env_steps {env_steps}')
   stop = StopSignal(ROLE)  # from here on a stop saves a checkpoint; before, it just exits
-  _wait_for_initial_items(replay, settings, stop)
+  _wait_for_initial_items(replay, _items_to_start(settings, state.unroll_length), stop)
 
   meter = RateMeter(trainer.writer, env_steps, trainer.train_step)
   start = None  # (time, env_steps, train_step) after the first train call, which traces
@@ -141,10 +148,16 @@ def run_learner(root_dir: str, replay_server_address: str,
   return summary
 
 
-def _wait_for_initial_items(replay: RemoteReplay, settings: RunSettings,
-                            stop: StopSignal) -> None:
-  """Waits (interruptibly) until the table holds the items its rate limiter needs to sample."""
-  needed = min(max(1, settings.initial_collect_steps), settings.replay_capacity)
+def _items_to_start(settings: RunSettings, unroll_length: Optional[int]) -> int:
+  """Items the table holds before the first train call: the random steps the rate limiter
+  needs before it lets samples through; for an on-policy agent, a first batch of unrolls."""
+  needed = (settings.initial_collect_steps if unroll_length is None
+            else settings.batch_size)
+  return min(max(1, needed), settings.replay_capacity)
+
+
+def _wait_for_initial_items(replay: RemoteReplay, needed: int, stop: StopSignal) -> None:
+  """Waits (interruptibly) until the table holds `needed` items."""
   last_report = 0.0
   while replay.num_items < needed and not stop.requested:
     if time.time() - last_report >= 10:

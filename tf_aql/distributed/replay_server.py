@@ -6,6 +6,10 @@ Tables:
   (`samples_per_insert_limiter`) that keeps the learner's samples per collectors' insert near
   `train_eval.samples_per_insert`, and lets the learner start once
   `train_eval.initial_collect_steps` sequences are in;
+- or, for an on-policy agent (IMPALA, `AgentState.unroll_length` set), `unroll_queue`
+  (`tf_aql.replay.make_unroll_queue`, the table `train_eval` uses): a FIFO queue of at most
+  `train_eval.replay_capacity` unrolls, each sampled once; a full queue blocks the collectors'
+  inserts until the learner takes unrolls off it;
 - `variables` (`tf_aql.distributed.policy_weights`): the learner's latest policy weights.
 
 The server checkpoints into `<root_dir>/replay` whenever the learner checkpoints, and a
@@ -22,7 +26,7 @@ import reverb
 from tf_aql import replay as replay_lib
 from tf_aql.distributed import policy_weights
 from tf_aql.distributed.policy_weights import PolicyWeights
-from tf_aql.distributed.role import log, require_replay_learner, seed_everything
+from tf_aql.distributed.role import log, seed_everything
 from tf_aql.distributed.stop_signal import StopSignal
 from tf_aql.run_folder import RunFolder
 from tf_aql.train_loop import AgentState, RunSettings, load_env
@@ -60,25 +64,26 @@ def run_replay_server(root_dir: str, port: int) -> None:
   seed_everything(settings.seed)
   folder = RunFolder(root_dir)
   state = AgentState(load_env(settings, settings.seed))  # for the weights' signature
-  require_replay_learner(state.unroll_length)
-  tables = [make_distributed_replay_table(settings), PolicyWeights(state).make_table()]
+  replay_table = (make_distributed_replay_table(settings) if state.unroll_length is None
+                  else replay_lib.make_unroll_queue(settings.replay_capacity))
+  tables = [replay_table, PolicyWeights(state).make_table()]
   stop = StopSignal(ROLE)
   folder.create()
   server = replay_lib.make_server(tables, folder.replay_dir, port)
   client = reverb.Client(f'localhost:{server.port}')
-  log(ROLE, f'serving on port {server.port}; {_describe(client)}; checkpoints in '
-      f'{folder.replay_dir}')
+  describe = lambda: _describe(client, replay_table.name)
+  log(ROLE, f'serving on port {server.port}; {describe()}; checkpoints in {folder.replay_dir}')
   try:
     while not stop.requested:
       time.sleep(0.5)
   finally:
-    log(ROLE, f'stopping; {_describe(client)}')
+    log(ROLE, f'stopping; {describe()}')
     server.stop()
 
 
-def _describe(client: reverb.Client) -> str:
+def _describe(client: reverb.Client, table_name: str) -> str:
   info = client.server_info()
-  table = info[replay_lib.TABLE_NAME]
+  table = info[table_name]
   limiter = table.rate_limiter_info
   return (f'replay items {table.current_size}, inserts {limiter.insert_stats.completed}, '
           f'samples {limiter.sample_stats.completed}, '

@@ -4,8 +4,6 @@ import sys
 
 import tensorflow as tf
 
-from tf_aql.errors import ConfigurationError
-
 
 def log(role: str, message: str) -> None:
   """One console line, prefixed with the role; the launcher tails the learner's."""
@@ -28,11 +26,3 @@ def limit_threads(num_threads: int = 1) -> None:
   except RuntimeError:
     pass
 
-
-def require_replay_learner(unroll_length) -> None:
-  """Refuses on-policy agents (IMPALA, `AgentState.unroll_length` set): the roles serve uniform
-  n-step replay, and IMPALA's unroll queue runs in `train_eval` only."""
-  if unroll_length is not None:
-    raise ConfigurationError(
-        'The multi-process roles train replay learners (AQL, UniformQL, QT-Opt, DDPG, SAC); '
-        'IMPALA learns from an unroll queue that only train/train_eval.py runs: use it instead.')

@@ -7,7 +7,8 @@ r"""Learner role: trains from the replay server, publishes weights, checkpoints,
 
 Stops at --num_train_steps, by default the train steps train_eval runs for
 train_eval.num_env_steps: (num_env_steps - initial_collect_steps) * samples_per_insert /
-batch_size. Running it again on the same --root_dir resumes from the last checkpoint.
+batch_size; for IMPALA, num_env_steps // (unroll_length * batch_size), a batch of unrolls per
+step. Running it again on the same --root_dir resumes from the last checkpoint.
 See docs/DISTRIBUTED.md.
 """
 
