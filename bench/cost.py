@@ -23,7 +23,7 @@ sampling-based Q-learner pays. This script measures, at batch 64 and the shipped
   5. environment steps/s of collection (TF-Agents Actor + PyTFEagerPolicy(use_tf_function));
   6. peak RSS per method, each in its own subprocess (`--memory_probe=TASK:METHOD`).
 
-  .venv/bin/python bench/cost.py --output_json=bench/results/cost_after_speedup.json
+  .venv/bin/python bench/cost.py --output_json=bench/results/cost_<what_changed>.json
 
 Ratios are meaningful, absolute times drift on a shared machine: read the ratio columns.
 """
