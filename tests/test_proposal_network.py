@@ -9,6 +9,7 @@ import tensorflow as tf
 from tf_agents.specs import tensor_spec
 
 from tf_aql.action_space import ActionSpace
+from tf_aql.networks import proposal_network
 from tf_aql.networks.proposal_network import AutoregressiveProposal
 from tf_aql.networks.proposal_network import ProposalNetwork
 
@@ -268,6 +269,16 @@ class ProposalNetworkTest(tf.test.TestCase, parameterized.TestCase):
     stepwise, _ = proposal.experimental_sample_and_log_prob(200, seed=(5, 6))
     self.assertAllClose(compiled, stepwise, atol=1e-5)
     self.assertGreater(len({tuple(a) for a in compiled.numpy().reshape(-1, 4)}), 20)
+
+  def test_inverse_cdf_draw_at_the_top_of_the_unit_interval_stays_valid(self):
+    # u c_{V-1} rounded onto c_{V-1} counts every value; the draw is clamped to the last value
+    # the sub-action has (index 1 here: index 2 is masked), never past it.
+    logits = tf.constant([[0., 0., proposal_network.MASKED_LOGIT]])  # [B=1, V=3]
+    for uniform, expected in [(0., 0), (0.49, 0), (0.51, 1), (1., 1)]:
+      action, log_prob, _ = proposal_network._discrete_step(
+          logits, tf.constant([[uniform]]), with_stats=True, last_value=1, greedy=False)
+      self.assertAllEqual(action, [[expected]])
+      self.assertAllClose(log_prob, [[np.log(0.5)]])
 
   # --- normalization and sampling frequencies ----------------------------------------------
 

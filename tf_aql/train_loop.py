@@ -214,6 +214,11 @@ class AgentState:
     """
     return getattr(self.agent, 'unroll_length', None)
 
+  @property
+  def learns_from_unrolls(self) -> bool:
+    """True for on-policy agents (`unroll_length` set): their replay is the unroll queue."""
+    return self.unroll_length is not None
+
   def policy_variables(self) -> List[tf.Variable]:
     """The variables of the collect and greedy policies, each once, in a fixed order."""
     seen, variables = set(), []
@@ -499,7 +504,7 @@ def train_eval(root_dir: str,
   folder.create()
   replay = EmbeddedReplay(state.agent.collect_data_spec, state.sequence_length,
                           replay_capacity, folder.replay_dir,
-                          unrolls=unroll_length is not None)
+                          unrolls=state.learns_from_unrolls)
   # Before the Trainer: its sampler may take restored unrolls off the queue as soon as it starts.
   schedule = (ReplayRatioSchedule(samples_per_insert, batch_size) if unroll_length is None
               else UnrollSchedule(replay, batch_size))

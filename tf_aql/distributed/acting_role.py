@@ -48,7 +48,7 @@ def join_run(role: str, root_dir: str, replay_server_address: str, seed_offset: 
                   on_wait=lambda s: log(role, f'waiting for the replay server ({s:.0f} s)'))
   folder.create()
   replay = RemoteReplay(state.agent.collect_data_spec, state.sequence_length,
-                        replay_server_address, unrolls=state.unroll_length is not None)
+                        replay_server_address, unrolls=state.learns_from_unrolls)
   weights = PolicyWeights(state)
   weights.connect(replay_server_address)
   return ActingRole(settings, folder, env, state, replay, weights)

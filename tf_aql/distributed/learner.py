@@ -84,7 +84,7 @@ def run_learner(root_dir: str, replay_server_address: str,
   folder.create()
   replay = RemoteReplay(state.agent.collect_data_spec, state.sequence_length,
                         replay_server_address, sample_timeout_s=sample_timeout_s,
-                        unrolls=state.unroll_length is not None)
+                        unrolls=state.learns_from_unrolls)
   trainer = Trainer(folder, state, lambda: replay.dataset(settings.batch_size), replay,
                     settings.summary_interval)
   resumed = trainer.restore()

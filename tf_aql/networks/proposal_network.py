@@ -41,9 +41,12 @@ factorized ablation) drops the prefix stream: theta_d = l_d.
 
 Costs. Sampling n actions for B states runs the wide stream once on [B, H] (two einsums), then D
 sequential steps over [n, B, A]: a relu, an [n*B, A] x [A, P] matmul, a draw from noise drawn
-for all steps at once (discrete: Gumbel-max, argmax_v theta_d[v] + g_v with g ~ Gumbel(0, 1),
-an exact Categorical draw in two ops; continuous: m_d + sigma_d z with z ~ Normal(0, 1)) and an
-embedding gather. The first sub-action's parameters are the same for all n samples of a state:
+for all steps at once (one number per sample and step) and an embedding gather. Discrete draws
+invert the cumulative distribution: with w_v = exp(theta_d[v] - max theta_d), c_v = sum_{k<=v} w_k
+and u ~ U[0, 1), a_d = #{v : c_v <= u c_{V-1}}, an exact Categorical draw that needs one uniform
+number per draw (Gumbel-max needs V of them and two logarithms each, which measured half the cost
+of sampling); float rounding that puts u c_{V-1} on c_{V-1} (probability < 2^-24) is clamped to
+the last value the sub-action has. Continuous draws are m_d + sigma_d z with z ~ Normal(0, 1). The first sub-action's parameters are the same for all n samples of a state:
 [B, P], broadcast. `log_prob` uses teacher forcing: with the actions known, every r_d is a
 cumsum of their embeddings and all steps run in one einsum (no loop over D).
 
@@ -264,7 +267,7 @@ class AutoregressiveProposal(tfd.Distribution):
       n: number of samples per state (int or scalar int tensor).
       seed: a TFP seed (None, int or stateless int32 [2]); the noise of all D steps is drawn
         from it in one call.
-      greedy: take the mode of every mu_d instead of a draw (the draw with zero noise).
+      greedy: take the mode of every mu_d instead of a draw.
       with_stats: also return log-probabilities and entropy estimates.
 
     Returns:
@@ -278,16 +281,15 @@ class AutoregressiveProposal(tfd.Distribution):
     if space.is_discrete:
       state_params = self._mask(state_params)
     noise_shape = tf.stack([self._num_dims, n, tf.shape(state_params)[0]])  # [D, n, B]
-    if greedy:
-      noise = tf.zeros(tf.concat([noise_shape, [self._num_values]], 0) if space.is_discrete
-                       else noise_shape)
-    else:
-      noise = self._step_noise(noise_shape, seed)  # [D, n, B(, V)]
+    noise = tf.zeros(noise_shape) if greedy else self._step_noise(noise_shape, seed)
     prefix_state = self._prefix_state
     if self._autoregressive:
       prefix_state = tf.reshape(self._prefix_state, tf.concat(
           [[-1], tf.shape(self._prefix_state)[-2:]], axis=0))  # [B, D-1, A]
-    draws = _compiled_draws(space.is_discrete, with_stats, self._min_log_std, self._max_log_std)
+    draws = _compiled_draws(
+        with_stats, greedy,
+        tuple(int(v) - 1 for v in space.num_values) if space.is_discrete else None,
+        self._min_log_std, self._max_log_std)
     actions, log_probs, entropies = draws(state_params, prefix_state, self._prefix_head_kernel,
                                           self._action_embedding, noise)
     if not space.is_discrete:  # unit actions and unit-scale statistics -> the action bounds
@@ -303,13 +305,11 @@ class AutoregressiveProposal(tfd.Distribution):
     return actions, tf.reshape(log_probs, full_shape), tf.reshape(entropies, full_shape)
 
   def _step_noise(self, shape: tf.Tensor, seed: Optional[types.Seed]) -> tf.Tensor:
-    """The noise of every sampling step: Gumbel(0, 1) [D, n, B, V] for discrete spaces
-    (Gumbel-max), standard normals [D, n, B] for continuous ones; `shape` is [D, n, B]."""
+    """The noise of every sampling step, `shape` [D, n, B]: U[0, 1) for discrete spaces
+    (inverse-CDF draws), standard normals for continuous ones."""
     seed = tfp.random.sanitize_seed(seed, salt='AutoregressiveProposal')
     if self._action_space.is_discrete:
-      uniform = tf.random.stateless_uniform(tf.concat([shape, [self._num_values]], 0), seed,
-                                            minval=np.finfo(np.float32).tiny)
-      return -tf.math.log(-tf.math.log(uniform))
+      return tf.random.stateless_uniform(shape, seed)
     return tf.random.stateless_normal(shape, seed)
 
   @staticmethod
@@ -504,18 +504,25 @@ class ProposalNetwork(network.Network):
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled_draws(discrete: bool, with_stats: bool, min_log_std: float, max_log_std: float):
-  """`_draws` XLA-compiled, once per kind of space, statistics choice and log-std range (kept
-  outside the network, so a policy's SavedModel stores the traced function)."""
-  step = _discrete_step if discrete else functools.partial(
-      _continuous_step, min_log_std=min_log_std, max_log_std=max_log_std)
-  return tf.function(functools.partial(_draws, step=step, discrete=discrete,
+def _compiled_draws(with_stats: bool, greedy: bool, last_values: Optional[Tuple[int, ...]],
+                    min_log_std: float, max_log_std: float):
+  """`_draws` XLA-compiled, once per statistics choice, greedy choice, discrete space (the
+  largest index of every sub-action, `last_values` [D]; None for continuous spaces) and
+  log-std range (kept outside the network, so a policy's SavedModel stores the traced
+  function)."""
+  if last_values is not None:
+    steps = [functools.partial(_discrete_step, last_value=v, greedy=greedy)
+             for v in last_values]
+  else:
+    steps = None  # the same step for every sub-action
+  step = functools.partial(_continuous_step, min_log_std=min_log_std, max_log_std=max_log_std)
+  return tf.function(functools.partial(_draws, steps=steps, continuous_step=step,
                                        with_stats=with_stats), jit_compile=True)
 
 
 def _draws(state_params: tf.Tensor, prefix_state: Optional[tf.Tensor],
            prefix_head_kernel: Optional[tf.Tensor], action_embedding: Optional[tf.Tensor],
-           noise: tf.Tensor, step, discrete: bool, with_stats: bool):
+           noise: tf.Tensor, steps, continuous_step, with_stats: bool):
   """Draws D sub-actions one after another for n samples of B states (the module docstring's
   theta_d = l_d + relu(u_d + r_d) J_d, r_d = sum_{k<d} embed_k(a_k)), fused by XLA.
 
@@ -525,10 +532,10 @@ def _draws(state_params: tf.Tensor, prefix_state: Optional[tf.Tensor],
     prefix_head_kernel: [D-1, A, P] J_d (unused when factorized).
     action_embedding: discrete [D-1, V, A] G_d; continuous [D-1, A] g_d (unused when
       factorized).
-    noise: discrete [D, n, B, V] Gumbel(0, 1); continuous [D, n, B] Normal(0, 1); zeros give
-      the greedy action (the mode of every mu_d).
-    step: `_discrete_step` or `_continuous_step`.
-    discrete: the kind of space.
+    noise: [D, n, B], discrete U[0, 1) (unused if greedy), continuous Normal(0, 1) (zeros give
+      the mode of every mu_d).
+    steps: discrete spaces: one `_discrete_step` per sub-action; None for continuous spaces.
+    continuous_step: `_continuous_step` with its log-std range (continuous spaces).
     with_stats: also sum the steps' log-probabilities and entropies.
 
   Returns:
@@ -537,12 +544,14 @@ def _draws(state_params: tf.Tensor, prefix_state: Optional[tf.Tensor],
     of the unit actions (without the log of the bounds' half ranges).
   """
   num_dims = state_params.shape[1]
+  discrete = steps is not None
   actions, log_probs, entropies, prefix = [], [], [], None
   for d in range(num_dims):
     params = state_params[:, d]  # [B, P], the same for the n samples of a state
     if prefix is not None:
       hidden = tf.nn.relu(prefix + prefix_state[:, d - 1])  # [n, B, A]
       params = params + tf.einsum('nba,ap->nbp', hidden, prefix_head_kernel[d - 1])
+    step = steps[d] if discrete else continuous_step
     action, log_prob, entropy = step(params, noise[d], with_stats)  # [n, B] each
     actions.append(action)
     log_probs.append(log_prob)
@@ -557,16 +566,30 @@ def _draws(state_params: tf.Tensor, prefix_state: Optional[tf.Tensor],
   return actions, tf.add_n(log_probs), tf.add_n(entropies)
 
 
-def _discrete_step(logits: tf.Tensor, gumbel: tf.Tensor, with_stats: bool):
-  """One Gumbel-max draw: (a [n, B] int32 = argmax(logits + g), log mu_d(a) [n, B] or None,
-  H(mu_d) [n, B] or None) from logits [B or n, B, V] and g [n, B, V]."""
-  logits = tf.broadcast_to(logits, tf.shape(gumbel))  # [n, B, V]
-  action = tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
+def _discrete_step(logits: tf.Tensor, uniform: tf.Tensor, with_stats: bool, last_value: int,
+                   greedy: bool):
+  """One Categorical draw by inverting the CDF (see the module docstring): (a [n, B] int32,
+  log mu_d(a) [n, B] or None, H(mu_d) [n, B] or None) from logits [B or n, B, V] and
+  u [n, B] ~ U[0, 1); `greedy`: a = argmax logits; `last_value`: the largest index a_d takes."""
+  shape = tf.shape(uniform)  # [n, B]
+  shifted = logits - tf.reduce_max(logits, axis=-1, keepdims=True)  # [B or n, B, V]
+  if greedy:
+    action = tf.broadcast_to(tf.argmax(shifted, axis=-1, output_type=tf.int32), shape)
+  weights = tf.exp(shifted)
+  num_values = logits.shape[-1]
+  cdf = tf.einsum('...v,vw->...w', weights, np.triu(np.ones([num_values, num_values],
+                                                              np.float32)))  # [B or n, B, V]
+  if not greedy:
+    threshold = uniform * cdf[..., -1]  # [n, B]
+    action = tf.reduce_sum(tf.cast(cdf <= threshold[..., tf.newaxis], tf.int32), axis=-1)
+    action = tf.minimum(action, last_value)
   if not with_stats:
     return action, None, None
-  log_softmax = tf.nn.log_softmax(logits)
+  log_softmax = shifted - tf.math.log(cdf[..., -1:])  # [B or n, B, V]
+  entropy = -tf.reduce_sum(weights / cdf[..., -1:] * log_softmax, axis=-1)  # [B or n, B]
+  log_softmax = tf.broadcast_to(log_softmax, tf.concat([shape, tf.shape(logits)[-1:]], 0))
   log_prob = tf.gather(log_softmax, action[..., tf.newaxis], batch_dims=2)[..., 0]
-  return action, log_prob, -tf.reduce_sum(tf.exp(log_softmax) * log_softmax, axis=-1)
+  return action, log_prob, tf.broadcast_to(entropy, shape)
 
 
 def _continuous_step(params: tf.Tensor, normal_noise: tf.Tensor, with_stats: bool,

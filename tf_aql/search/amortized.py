@@ -80,7 +80,9 @@ class AmortizedSearch(base.ActionSearch):
   def _search(self, score_fn: base.ScoreFn, batch_size: types.Int,
               proposal: Optional[tfp.distributions.Distribution],
               seed: Optional[types.Seed]) -> base.SearchResult:
-    candidates = []
+    # The uniform candidates are scored in a call of their own that does not wait for the
+    # proposal: the graph runs it beside the sequential sampling loop (bench/cost.py).
+    candidates, q_values = [], []
     proposal_sample = None
     replaced = tf.zeros([batch_size, self._num_proposal_samples], tf.bool)  # [B, N]
     if self._num_proposal_samples > 0:
@@ -92,13 +94,13 @@ class AmortizedSearch(base.ActionSearch):
         uniform = self.action_space.sample_uniform([batch_size, self._num_proposal_samples],
                                                    seed=seeds())  # [B, N, D]
         samples = tf.where(replaced[..., tf.newaxis], uniform, samples)
-      candidates.append(samples)
+      candidates.append(tf.stop_gradient(samples))
     if self._num_uniform_samples > 0:
       # Seeded as `UniformSearch`: with N = 0 both searches draw the same candidates.
       candidates.append(self.action_space.sample_uniform(
           [batch_size, self._num_uniform_samples], seed=seed))  # [B, M, D]
-    candidate_actions = tf.stop_gradient(tf.concat(candidates, axis=1))  # [B, N+M, D]
-    candidate_q_values = score_fn(candidate_actions)  # [B, N+M]
+    candidate_actions = tf.concat(candidates, axis=1)  # [B, N+M, D]
+    candidate_q_values = tf.concat([score_fn(c) for c in candidates], axis=1)  # [B, N+M]
     best_actions, best_q_values, best_index = base.best_candidates(candidate_actions,
                                                                    candidate_q_values)
     best_replaced = tf.gather(tf.pad(replaced, [[0, 0], [0, self._num_uniform_samples]]),
