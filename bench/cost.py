@@ -97,6 +97,11 @@ METHODS = {
     'uniform_ql_one_critic': ('gin/methods/uniform_ql.gin', ['AqlAgent.clipped_double_q = False'],
                               500, True),
     'uniform_ql': ('gin/methods/uniform_ql.gin', [], 500, True),
+    # Every candidate row of a search in one scoring pass (the critic's default splits them).
+    'aql_one_pass': ('gin/methods/aql.gin',
+                     ['tf_aql.CriticNetwork.max_rows_per_scoring_pass = None'], 500, True),
+    'uniform_ql_one_pass': ('gin/methods/uniform_ql.gin',
+                            ['tf_aql.CriticNetwork.max_rows_per_scoring_pass = None'], 500, True),
     'qt_opt': ('gin/methods/qt_opt.gin', [], 128, True),
     'qt_opt_budget': ('gin/methods/qt_opt_budget.gin', [], 500, True),
     'ddpg': ('gin/methods/ddpg.gin', [  # the shipped 400-300 widths replaced by AQL's

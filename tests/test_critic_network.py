@@ -161,6 +161,35 @@ class CriticNetworkTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, 'normalize_observations needs float observations'):
       CriticNetwork((spec, DISCRETE_SPEC), normalize_observations=True)
 
+  @parameterized.named_parameters(('discrete', DISCRETE_SPEC), ('continuous', CONTINUOUS_SPEC))
+  def test_scoring_in_passes_equals_one_pass(self, action_spec):
+    # 3 states x 10 candidates = 30 rows; at most 7 rows per pass: 5 passes of 2 candidates.
+    kwargs = dict(torso_fc_layer_params=(8,), head_fc_layer_params=(8, 4),
+                  kernel_initializer=tf.keras.initializers.RandomNormal(seed=3))
+    split = CriticNetwork((OBS_SPEC, action_spec), max_rows_per_scoring_pass=7, **kwargs)
+    whole = CriticNetwork((OBS_SPEC, action_spec), max_rows_per_scoring_pass=None, **kwargs)
+    for critic in (split, whole):
+      critic.create_variables()
+    whole.set_weights(split.get_weights())
+    self.assertEqual(split._pass_sizes(tf.zeros([3, 10, 2])), [2, 2, 2, 2, 2])
+    self.assertEqual(split._pass_sizes(tf.zeros([3, 11, 2])), [3, 2, 2, 2, 2])
+    self.assertEqual(split._pass_sizes(tf.zeros([2, 3, 2])), [3])  # 6 rows: one pass
+    observation = tf.random.normal([3, 3], seed=1)
+    candidates = split.action_space.sample_uniform([3, 10], seed=4)  # static [3, 10, 2]
+    self.assertAllClose(split.score(split.embed(observation), candidates),
+                        whole.score(whole.embed(observation), candidates), rtol=1e-6, atol=1e-6)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3]), tf.TensorSpec(
+        [None, 10, 2], split.action_space.dtype)])
+    def score_unknown_batch(observation, candidates):  # B unknown: one pass, same values
+      return split.score(split.embed(observation), candidates)
+    self.assertAllClose(score_unknown_batch(observation, candidates),
+                        whole.score(whole.embed(observation), candidates), rtol=1e-6, atol=1e-6)
+
+  def test_bad_max_rows_per_scoring_pass_is_a_clear_error(self):
+    with self.assertRaisesRegex(ValueError, 'max_rows_per_scoring_pass must be a positive'):
+      CriticNetwork((OBS_SPEC, DISCRETE_SPEC), max_rows_per_scoring_pass=0)
+
   def test_unknown_encoding_is_a_clear_error(self):
     with self.assertRaisesRegex(ValueError, 'discrete_action_encoding'):
       CriticNetwork((OBS_SPEC, DISCRETE_SPEC), discrete_action_encoding='thermometer')

@@ -18,6 +18,10 @@ enters through its level u_d(a_d) in [-1, 1] (`ActionSpace.ordinal_values`):
 
 so neighbouring torque levels share a direction w_d of the first layer and what the critic
 learns about one bin carries over to the next; the one-hot rows still let it learn any shape.
+Scoring passes. `score` splits the B x K candidate rows into passes of at most
+`max_rows_per_scoring_pass` rows (8192: 8 MB per activation of width 256), so that each pass's
+activations stay in the CPU's cache; the values are the same as in one pass.
+
 `layer_norm=True` normalizes every head layer before its activation (Ba et al., 2016).
 `normalize_observations=True` feeds the torso (s - mean) / std, clipped to [-5, 5], with the
 running mean and variance of the observations the learner has trained on (TF-Agents'
@@ -34,7 +38,7 @@ time of the first head layer (bench/cost.py). Gradients flow through it as throu
 
 import functools
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import gin
 import numpy as np
@@ -66,6 +70,7 @@ class CriticNetwork(network.Network):
                discrete_action_encoding: str = 'auto',
                layer_norm: bool = False,
                normalize_observations: bool = False,
+               max_rows_per_scoring_pass: Optional[int] = 8192,
                name: str = 'CriticNetwork'):
     """Builds the critic.
 
@@ -87,6 +92,10 @@ class CriticNetwork(network.Network):
       layer_norm: LayerNorm on every head layer, before the activation.
       normalize_observations: standardize float observations with running statistics
         (`update_observation_statistics`) before the torso.
+      max_rows_per_scoring_pass: `score` splits B x K candidate rows into passes of at most
+        this many rows (along K, when B and K are known when the graph is built, e.g. in the
+        learner); None: one pass. Smaller activations stay in the CPU's cache: 8192 rows of
+        width 256 are 8 MB (bench/results/cost_chunked_scoring.md).
       name: network name.
     """
     observation_spec, action_spec = input_tensor_spec
@@ -94,6 +103,9 @@ class CriticNetwork(network.Network):
       raise ValueError('CriticNetwork needs at least one torso layer and one head layer; got '
                        f'torso_fc_layer_params={torso_fc_layer_params}, '
                        f'head_fc_layer_params={head_fc_layer_params}.')
+    if max_rows_per_scoring_pass is not None and max_rows_per_scoring_pass < 1:
+      raise ValueError('CriticNetwork.max_rows_per_scoring_pass must be a positive integer or '
+                       f'None; got {max_rows_per_scoring_pass}.')
     if discrete_action_encoding not in DISCRETE_ACTION_ENCODINGS:
       raise ValueError(f'Unknown discrete_action_encoding {discrete_action_encoding!r}; use one '
                        f'of {DISCRETE_ACTION_ENCODINGS}.')
@@ -104,6 +116,7 @@ class CriticNetwork(network.Network):
         (discrete_action_encoding == 'auto' and self._action_space.ordered))
     self._layer_norm = layer_norm
     self._activation_fn = activation_fn
+    self._max_rows_per_scoring_pass = max_rows_per_scoring_pass
     self._embedding_size = int(torso_fc_layer_params[-1])
     init = kernel_initializer or 'glorot_uniform'
     self._torso = encoding_network.EncodingNetwork(
@@ -199,6 +212,27 @@ class CriticNetwork(network.Network):
       candidate_q_values: [B, K] float32.
     """
     state_part = self._state_projection(state_embedding, training=training)  # [B, H]
+    sizes = self._pass_sizes(candidate_actions)
+    if len(sizes) == 1:
+      return self._score_pass(state_part, candidate_actions, training)
+    parts = tf.split(candidate_actions, sizes, axis=1)  # [B, K_i, D] each
+    return tf.concat([self._score_pass(state_part, part, training) for part in parts], axis=1)
+
+  def _pass_sizes(self, candidate_actions: tf.Tensor) -> List[int]:
+    """Candidates per state of each scoring pass: [K] (one pass) unless B and K are static
+    and B x K exceeds `max_rows_per_scoring_pass`; then near-equal sizes summing to K."""
+    batch_size, num_candidates = candidate_actions.shape[0], candidate_actions.shape[1]
+    limit = self._max_rows_per_scoring_pass
+    if limit is None or batch_size is None or num_candidates is None or (
+        batch_size * num_candidates <= limit):
+      return [num_candidates]
+    num_passes = min(num_candidates, -(-batch_size * num_candidates // limit))
+    base, extra = divmod(num_candidates, num_passes)
+    return [base + 1] * extra + [base] * (num_passes - extra)
+
+  def _score_pass(self, state_part: tf.Tensor, candidate_actions: tf.Tensor,
+                  training: bool) -> tf.Tensor:
+    """One scoring pass: state_part [B, H], candidates [B, K, D] -> [B, K]."""
     if self._action_space.is_discrete:
       hidden = self._gathered_first_layer(state_part, candidate_actions)  # [B, K, H]
     else:
