@@ -290,6 +290,16 @@ class DistributedTest(tf.test.TestCase):
                      ['train_step'], num_train_steps)
     self.assertRegex(session_text(self.log('evaluator')), r'\[evaluator\] .*; done\n')
 
+    # The same command with twice the budget resumes the run: the learner from its
+    # checkpoint, the server with the queue's checkpoint, and trains the second half.
+    bindings[-1] = f'train_eval.num_env_steps = {2 * NUM_ENV_STEPS}'
+    self.run_launcher(IMPALA, bindings)
+    self.assertIn(f'resumed from its checkpoint at train_step {num_train_steps}/',
+                  session_text(self.log('learner')))
+    summary = learner_summary(self.log('learner'))
+    self.assertTrue(summary['finished'])
+    self.assertEqual(summary['train_step'], 2 * num_train_steps)
+
   def start_training(self, num_collectors, bindings):
     """Starts AQL on smoke sizes without evaluator; returns (launcher, learner log) once the
     learner has trained 10 steps."""
