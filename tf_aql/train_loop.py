@@ -494,10 +494,9 @@ def train_eval(root_dir: str,
   collect_env = suite_gymnasium.load(env_name, seed=seed)
   eval_env = suite_gymnasium.load(env_name, seed=seed + 1)
   state = AgentState(collect_env)
-  unroll_length = state.unroll_length  # None: uniform n-step replay
-  if unroll_length is not None:
+  if state.learns_from_unrolls:  # else uniform n-step replay
     check_unroll_queue_capacity(replay_capacity, batch_size, collect_steps_per_iteration,
-                                unroll_length)
+                                state.unroll_length)
   folder.check_resume_config(gin.operative_config_str() +
                              f'\ntrain_eval.env_name = {env_name!r}\n')
 
@@ -506,8 +505,8 @@ def train_eval(root_dir: str,
                           replay_capacity, folder.replay_dir,
                           unrolls=state.learns_from_unrolls)
   # Before the Trainer: its sampler may take restored unrolls off the queue as soon as it starts.
-  schedule = (ReplayRatioSchedule(samples_per_insert, batch_size) if unroll_length is None
-              else UnrollSchedule(replay, batch_size))
+  schedule = (UnrollSchedule(replay, batch_size) if state.learns_from_unrolls
+              else ReplayRatioSchedule(samples_per_insert, batch_size))
   trainer = Trainer(folder, state, lambda: replay.dataset(batch_size), replay,
                     summary_interval)
   resumed = trainer.restore()
@@ -518,7 +517,7 @@ def train_eval(root_dir: str,
   folder.write_text('operative_config.gin', gin.operative_config_str())
 
   counter = StepCounter(int(state.env_step.numpy()))
-  if unroll_length is not None and not resumed and initial_collect_steps > 0:
+  if state.learns_from_unrolls and not resumed and initial_collect_steps > 0:
     print(f'{type(state.agent).__name__} learns on-policy: the {initial_collect_steps} random '
           'steps of train_eval.initial_collect_steps are skipped.', file=sys.stderr)
   elif not resumed and replay.num_items == 0 and initial_collect_steps > 0:

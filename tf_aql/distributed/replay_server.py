@@ -64,8 +64,8 @@ def run_replay_server(root_dir: str, port: int) -> None:
   seed_everything(settings.seed)
   folder = RunFolder(root_dir)
   state = AgentState(load_env(settings, settings.seed))  # for the weights' signature
-  replay_table = (make_distributed_replay_table(settings) if state.unroll_length is None
-                  else replay_lib.make_unroll_queue(settings.replay_capacity))
+  replay_table = (replay_lib.make_unroll_queue(settings.replay_capacity)
+                  if state.learns_from_unrolls else make_distributed_replay_table(settings))
   tables = [replay_table, PolicyWeights(state).make_table()]
   stop = StopSignal(ROLE)
   folder.create()

@@ -18,6 +18,7 @@ enters through its level u_d(a_d) in [-1, 1] (`ActionSpace.ordinal_values`):
 
 so neighbouring torque levels share a direction w_d of the first layer and what the critic
 learns about one bin carries over to the next; the one-hot rows still let it learn any shape.
+
 Scoring passes. `score` splits the B x K candidate rows into passes of at most
 `max_rows_per_scoring_pass` rows (8192: 8 MB per activation of width 256), so that each pass's
 activations stay in the CPU's cache; the values are the same as in one pass.

@@ -46,8 +46,8 @@ invert the cumulative distribution: with w_v = exp(theta_d[v] - max theta_d), c_
 and u ~ U[0, 1), a_d = #{v : c_v <= u c_{V-1}}, an exact Categorical draw that needs one uniform
 number per draw (Gumbel-max needs V of them and two logarithms each, which measured half the cost
 of sampling); float rounding that puts u c_{V-1} on c_{V-1} (probability < 2^-24) is clamped to
-the last value the sub-action has. Continuous draws are m_d + sigma_d z with z ~ Normal(0, 1). The first sub-action's parameters are the same for all n samples of a state:
-[B, P], broadcast. `log_prob` uses teacher forcing: with the actions known, every r_d is a
+the last value the sub-action has. Continuous draws are m_d + sigma_d z with z ~ Normal(0, 1).
+The first sub-action's parameters are the same for all n samples of a state: [B, P], broadcast. `log_prob` uses teacher forcing: with the actions known, every r_d is a
 cumsum of their embeddings and all steps run in one einsum (no loop over D).
 
 Entropy. H(mu(.|s)) has no closed form; `entropy()` returns an unbiased single-sample estimate
@@ -573,20 +573,21 @@ def _discrete_step(logits: tf.Tensor, uniform: tf.Tensor, with_stats: bool, last
   u [n, B] ~ U[0, 1); `greedy`: a = argmax logits; `last_value`: the largest index a_d takes."""
   shape = tf.shape(uniform)  # [n, B]
   shifted = logits - tf.reduce_max(logits, axis=-1, keepdims=True)  # [B or n, B, V]
+  weights = tf.exp(shifted)  # [B or n, B, V], unnormalized probabilities
   if greedy:
     action = tf.broadcast_to(tf.argmax(shifted, axis=-1, output_type=tf.int32), shape)
-  weights = tf.exp(shifted)
-  num_values = logits.shape[-1]
-  cdf = tf.einsum('...v,vw->...w', weights, np.triu(np.ones([num_values, num_values],
-                                                              np.float32)))  # [B or n, B, V]
-  if not greedy:
+  else:
+    num_values = logits.shape[-1]
+    cdf = tf.einsum('...v,vw->...w', weights, np.triu(np.ones([num_values, num_values],
+                                                                np.float32)))  # [B or n, B, V]
     threshold = uniform * cdf[..., -1]  # [n, B]
     action = tf.reduce_sum(tf.cast(cdf <= threshold[..., tf.newaxis], tf.int32), axis=-1)
     action = tf.minimum(action, last_value)
   if not with_stats:
     return action, None, None
-  log_softmax = shifted - tf.math.log(cdf[..., -1:])  # [B or n, B, V]
-  entropy = -tf.reduce_sum(weights / cdf[..., -1:] * log_softmax, axis=-1)  # [B or n, B]
+  total = tf.reduce_sum(weights, axis=-1, keepdims=True)  # [B or n, B, 1]
+  log_softmax = shifted - tf.math.log(total)  # [B or n, B, V]
+  entropy = -tf.reduce_sum(weights / total * log_softmax, axis=-1)  # [B or n, B]
   log_softmax = tf.broadcast_to(log_softmax, tf.concat([shape, tf.shape(logits)[-1:]], 0))
   log_prob = tf.gather(log_softmax, action[..., tf.newaxis], batch_dims=2)[..., 0]
   return action, log_prob, tf.broadcast_to(entropy, shape)

@@ -82,7 +82,7 @@ class AmortizedSearch(base.ActionSearch):
               seed: Optional[types.Seed]) -> base.SearchResult:
     # The uniform candidates are scored in a call of their own that does not wait for the
     # proposal: the graph runs it beside the sequential sampling loop (bench/cost.py).
-    candidates, q_values = [], []
+    candidates = []
     proposal_sample = None
     replaced = tf.zeros([batch_size, self._num_proposal_samples], tf.bool)  # [B, N]
     if self._num_proposal_samples > 0:
