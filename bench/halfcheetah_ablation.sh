@@ -9,7 +9,9 @@
 # Two queues, each pinned to one core with `taskset`. Every run is bench/learning.py, so the suite
 # is resumable: started again, it skips the runs that finished and a stopped run resumes from its
 # checkpoint. The table is written to $OUT/halfcheetah_discretized.md when both queues are done;
-# `bash bench/halfcheetah_ablation.sh report` writes it from the runs finished so far.
+# `bash bench/halfcheetah_ablation.sh report` writes it from the runs finished so far, and
+# `bash bench/halfcheetah_ablation.sh queue 0` (or 1) runs one queue alone, on its core, when the
+# other core is needed for something else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/out/halfcheetah_ablation}
@@ -33,16 +35,24 @@ COMMON=(--suite=halfcheetah_discretized --out_dir="$OUT" --seeds=0,1 --num_env_s
         --eval_interval=10000 --gin_bindings='train_eval.initial_collect_steps = 5000'
         --report_steps=10000,20000,30000,40000 "${VARIANTS[@]}")
 ALL=aql,aql+before,uniform_ql,qt_opt,aql+no_cdq,aql+one_hot,aql+layer_norm,aql+obs_norm,aql+paper,aql+dedup,aql+copy,aql+offset
+QUEUES=(aql,aql+before,aql+no_cdq,aql+layer_norm,aql+dedup,aql+copy
+        uniform_ql,qt_opt,aql+one_hot,aql+obs_norm,aql+paper,aql+offset)
 
 if [[ "${1:-}" == report ]]; then
   "$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
       --output_md="$OUT/halfcheetah_discretized.md"
   exit
 fi
-taskset -c 0 "$PY" bench/learning.py "${COMMON[@]}" \
-    --methods=aql,aql+before,aql+no_cdq,aql+layer_norm,aql+dedup,aql+copy > "$OUT/queue_0.log" 2>&1 &
-taskset -c 1 "$PY" bench/learning.py "${COMMON[@]}" \
-    --methods=uniform_ql,qt_opt,aql+one_hot,aql+obs_norm,aql+paper,aql+offset > "$OUT/queue_1.log" 2>&1 &
+run_queue() {  # queue index -> its runs, pinned to the core of the same number
+  taskset -c "$1" "$PY" bench/learning.py "${COMMON[@]}" --methods="${QUEUES[$1]}" \
+      >> "$OUT/queue_$1.log" 2>&1
+}
+if [[ "${1:-}" == queue ]]; then
+  run_queue "$2"
+  exit
+fi
+run_queue 0 &
+run_queue 1 &
 wait
 "$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
     --output_md="$OUT/halfcheetah_discretized.md"

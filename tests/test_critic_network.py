@@ -46,6 +46,21 @@ class CriticNetworkTest(tf.test.TestCase, parameterized.TestCase):
     q_values, _ = critic((observation, action))
     self.assertAllClose(q_values, [expected])
 
+  def test_state_value_head_adds_a_hand_computed_state_value(self):
+    # As above, plus v = 0.1 * sum(h_torso) (width 2) added to every candidate's Q.
+    critic = CriticNetwork(
+        (OBS_SPEC, CONTINUOUS_SPEC), torso_fc_layer_params=(2,), head_fc_layer_params=(2,),
+        kernel_initializer=tf.keras.initializers.Constant(0.1), state_value_head=True)
+    critic.create_variables()
+    h_torso = 0.1 * 6.0
+    candidates = tf.constant([[[1., 4.], [-1., 0.]]])  # features [1, 1] and [-1, -1]
+    head = [0.1 * 2 * max(0.0, 0.1 * 2 * h_torso + 0.1 * f) for f in (2.0, -2.0)]
+    value = 0.1 * 2 * h_torso
+    q_values = critic.score(critic.embed(tf.constant([[1., 2., 3.]])), candidates)
+    self.assertAllClose(q_values, [[head[0] + value, head[1] + value]])
+    q_value, _ = critic((tf.constant([[1., 2., 3.]]), tf.constant([[1., 4.]])))
+    self.assertAllClose(q_value, [head[0] + value])
+
   def test_scoring_runs_torso_once_per_state(self):
     critic = CriticNetwork((OBS_SPEC, DISCRETE_SPEC), torso_fc_layer_params=(8,),
                            head_fc_layer_params=(8,))

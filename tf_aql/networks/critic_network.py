@@ -23,6 +23,14 @@ Scoring passes. `score` splits the B x K candidate rows into passes of at most
 `max_rows_per_scoring_pass` rows (8192: 8 MB per activation of width 256), so that each pass's
 activations stay in the CPU's cache; the values are the same as in one pass.
 
+`state_value_head=True` splits Q into a state value and an action-dependent part (Wang et
+al., 2016, without their mean-advantage constraint, which needs every action):
+
+    Q(s, a_k) = v^T e + b_v + w_q^T mlp(h_1) + b_q        # v^T e once per state
+
+so the part of Q that depends on the state only (with gamma near 1 most of Q) has a direct
+path from the embedding, and the head's layers are left to the action-dependent part.
+
 `layer_norm=True` normalizes every head layer before its activation (Ba et al., 2016).
 `normalize_observations=True` feeds the torso (s - mean) / std, clipped to [-5, 5], with the
 running mean and variance of the observations the learner has trained on (TF-Agents'
@@ -71,6 +79,7 @@ class CriticNetwork(network.Network):
                discrete_action_encoding: str = 'auto',
                layer_norm: bool = False,
                normalize_observations: bool = False,
+               state_value_head: bool = False,
                max_rows_per_scoring_pass: Optional[int] = 8192,
                name: str = 'CriticNetwork'):
     """Builds the critic.
@@ -93,6 +102,7 @@ class CriticNetwork(network.Network):
       layer_norm: LayerNorm on every head layer, before the activation.
       normalize_observations: standardize float observations with running statistics
         (`update_observation_statistics`) before the torso.
+      state_value_head: add a linear state value v^T e + b_v to every candidate's Q.
       max_rows_per_scoring_pass: `score` splits B x K candidate rows into passes of at most
         this many rows (along K, when B and K are known when the graph is built, e.g. in the
         learner); None: one pass. Smaller activations stay in the CPU's cache: 8192 rows of
@@ -116,6 +126,7 @@ class CriticNetwork(network.Network):
         discrete_action_encoding == 'one_hot_and_ordinal' or
         (discrete_action_encoding == 'auto' and self._action_space.ordered))
     self._layer_norm = layer_norm
+    self._state_value_head = state_value_head
     self._activation_fn = activation_fn
     self._max_rows_per_scoring_pass = max_rows_per_scoring_pass
     self._embedding_size = int(torso_fc_layer_params[-1])
@@ -150,6 +161,8 @@ class CriticNetwork(network.Network):
         self._head_layers += [self._make_norm(f'head_norm_{i + 2}'),
                               tf.keras.layers.Activation(self._activation_fn)]
     self._q_layer = tf.keras.layers.Dense(1, kernel_initializer=init, name='q_value')
+    self._value_layer = (tf.keras.layers.Dense(1, kernel_initializer=init, name='state_value')
+                         if self._state_value_head else None)
     # Built here: `score` reads the action kernels without calling the layers.
     space = self._action_space
     self._action_projection.build(tf.TensorShape([None, space.feature_size]))
@@ -215,9 +228,14 @@ class CriticNetwork(network.Network):
     state_part = self._state_projection(state_embedding, training=training)  # [B, H]
     sizes = self._pass_sizes(candidate_actions)
     if len(sizes) == 1:
-      return self._score_pass(state_part, candidate_actions, training)
-    parts = tf.split(candidate_actions, sizes, axis=1)  # [B, K_i, D] each
-    return tf.concat([self._score_pass(state_part, part, training) for part in parts], axis=1)
+      q_values = self._score_pass(state_part, candidate_actions, training)  # [B, K]
+    else:
+      parts = tf.split(candidate_actions, sizes, axis=1)  # [B, K_i, D] each
+      q_values = tf.concat([self._score_pass(state_part, part, training) for part in parts],
+                           axis=1)  # [B, K]
+    if self._value_layer is None:
+      return q_values
+    return q_values + self._value_layer(state_embedding, training=training)  # + [B, 1]
 
   def _pass_sizes(self, candidate_actions: tf.Tensor) -> List[int]:
     """Candidates per state of each scoring pass: [K] (one pass) unless B and K are static
