@@ -14,7 +14,8 @@ train/plot.py.
 Suites (method defaults in brackets): chain_1e5, chain_1e5_gamma099, chain_1e10, chain_1e20
 [aql, uniform_ql, qt_opt; exhaustive_dqn on chain_1e5], halfcheetah_discretized [aql, uniform_ql, qt_opt],
 pendulum_discretized [exhaustive_dqn, aql, uniform_ql], pendulum, lunar_lander_continuous,
-halfcheetah [aql, qt_opt, ddpg, sac].
+halfcheetah [aql, qt_opt, ddpg, sac], hybrid_small and hybrid_1e7 (Dict actions) [aql, uniform_ql,
+qt_opt].
 """
 
 import json
@@ -39,6 +40,8 @@ SUITES: Dict[str, Sequence[str]] = {
     'pendulum_discretized': ('exhaustive_dqn', 'aql', 'uniform_ql'),
     'lunar_lander_continuous': ('aql', 'qt_opt', 'ddpg', 'sac'),
     'halfcheetah': ('aql', 'qt_opt', 'ddpg', 'sac'),
+    'hybrid_small': ('aql', 'uniform_ql', 'qt_opt'),
+    'hybrid_1e7': ('aql', 'uniform_ql', 'qt_opt'),
 }
 
 flags.DEFINE_string('suite', 'chain_1e10', f'One of {sorted(SUITES)}.')

@@ -18,6 +18,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = sorted(glob.glob(os.path.join(REPO, 'gin', 'methods', '*.gin')))
 ENVS = sorted(glob.glob(os.path.join(REPO, 'gin', 'envs', '*.gin')))
 DISCRETE_ONLY_BAD = ('ddpg.gin', 'sac.gin')
+# Methods that refuse a hybrid (Dict) action, and the first words of their errors.
+HYBRID_BAD = {'ddpg.gin': 'needs a continuous', 'sac.gin': 'needs a continuous',
+              'impala.gin': 'needs one Discrete', 'exhaustive_dqn.gin': 'needs a discrete'}
 SMALL = [
     'tf_aql.CriticNetwork.torso_fc_layer_params = (8,)',
     'tf_aql.CriticNetwork.head_fc_layer_params = (8,)',
@@ -62,6 +65,9 @@ class GinFilesTest(tf.test.TestCase, parameterized.TestCase):
     try:
       agent, env = build(method, env_file)
     except TfAqlError as error:
+      if 'hybrid' in env_file:  # DDPG, SAC, IMPALA and exhaustive search refuse Dict actions
+        self.assertRegex(str(error).splitlines()[0], HYBRID_BAD.get(name, 'not refused'))
+        return
       # The only refusals: DDPG/SAC on discrete actions, exhaustive search on big spaces.
       discrete = ('chain_1e' in env_file or 'discretized' in env_file)
       self.assertTrue((name in DISCRETE_ONLY_BAD and discrete) or
@@ -78,6 +84,9 @@ ACTION_KINDS = {
                  "suite_gymnasium.load.env_kwargs = {'num_sub_actions': 3, 'num_values': 3}"),
     'continuous': ('tf_aql/ContinuousChain-v0',
                    "suite_gymnasium.load.env_kwargs = {'num_sub_actions': 2}"),
+    'hybrid': ('tf_aql/HybridChain-v0',
+               "suite_gymnasium.load.env_kwargs = {'num_choices': 2, 'num_values': 3, "
+               "'num_params': 2}"),
 }
 
 
@@ -86,6 +95,10 @@ class MethodsTrainTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(*[(m, k) for m in METHODS for k in ACTION_KINDS])
   def test_method_trains_a_few_steps(self, method, kind):
     env_name, kwargs = ACTION_KINDS[kind]
+    if kind == 'hybrid' and os.path.basename(method) in HYBRID_BAD:
+      with self.assertRaisesRegex(TfAqlError, HYBRID_BAD[os.path.basename(method)]):
+        build(method, env_name=env_name, bindings=[kwargs])
+      return
     if kind == 'discrete' and os.path.basename(method) in DISCRETE_ONLY_BAD:
       with self.assertRaisesRegex(TfAqlError, 'needs a continuous'):
         build(method, env_name=env_name, bindings=[kwargs])

@@ -183,8 +183,15 @@ class SuiteGymnasiumTest(tf.test.TestCase, parameterized.TestCase):
   # --- unsupported spaces ------------------------------------------------------------------
 
   @parameterized.named_parameters(
-      ('dict', gymnasium.spaces.Dict({'a': gymnasium.spaces.Discrete(2)})),
-      ('tuple', gymnasium.spaces.Tuple([gymnasium.spaces.Discrete(2)])),
+      ('nested_dict', gymnasium.spaces.Dict({'a': gymnasium.spaces.Dict(
+          {'b': gymnasium.spaces.Discrete(2)})})),
+      ('tuple_in_tuple', gymnasium.spaces.Tuple([gymnasium.spaces.Tuple(
+          [gymnasium.spaces.Discrete(2)])])),
+      ('empty_dict', gymnasium.spaces.Dict({})),
+      ('dict_with_multi_binary', gymnasium.spaces.Dict({
+          'a': gymnasium.spaces.Discrete(2), 'b': gymnasium.spaces.MultiBinary(3)})),
+      ('tuple_with_unbounded_box', gymnasium.spaces.Tuple([
+          gymnasium.spaces.Discrete(2), gymnasium.spaces.Box(-np.inf, np.inf, (2,))])),
       ('multi_binary', gymnasium.spaces.MultiBinary(3)),
       ('unbounded_box', gymnasium.spaces.Box(-np.inf, np.inf, (2,))),
       ('half_bounded_box', gymnasium.spaces.Box(np.array([-1.0, 0.0]), np.array([1.0, np.inf]))),
@@ -198,6 +205,38 @@ class SuiteGymnasiumTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIn(' '.join(repr(space).split()), message)  # On one line.
     self.assertNotIn('\n', message)
     self.assertRegex(message, '^Unsupported action space .*' + _SUPPORTED)
+
+  def test_dict_and_tuple_actions_map_to_nested_specs_and_back(self):
+    dict_space = gymnasium.spaces.Dict({
+        'tool': gymnasium.spaces.Discrete(3, start=1),
+        'force': gymnasium.spaces.Box(-2.0, 2.0, (2,)),
+        'mode': gymnasium.spaces.MultiDiscrete([2, 4])})
+    env = GymnasiumEnvironment(_RecordingEnv(dict_space), seed=0)
+    spec = env.action_spec()
+    self.assertEqual(sorted(spec), ['force', 'mode', 'tool'])
+    self.assertEqual((spec['tool'].shape, spec['tool'].dtype, int(spec['tool'].minimum),
+                      int(spec['tool'].maximum)), ((), np.int64, 1, 3))
+    self.assertEqual((spec['force'].shape, spec['force'].dtype), ((2,), np.float32))
+    self.assertAllEqual(spec['mode'].maximum, [1, 3])
+    env.reset()
+    env.step({'tool': np.int64(3), 'force': np.array([0.5, -1.0], np.float32),
+              'mode': np.array([1, 2], np.int64)})
+    received = env.gym_env.received_actions[-1]
+    self.assertEqual(received['tool'], 3)
+    self.assertIsInstance(received['tool'], int)
+    self.assertAllClose(received['force'], [0.5, -1.0])
+    self.assertAllEqual(received['mode'], [1, 2])
+    self.assertTrue(dict_space.contains(received))
+
+    tuple_space = gymnasium.spaces.Tuple([gymnasium.spaces.Discrete(2),
+                                          gymnasium.spaces.Box(0.0, 1.0, ())])
+    env = GymnasiumEnvironment(_RecordingEnv(tuple_space), seed=0)
+    self.assertEqual([s.name for s in env.action_spec()], ['action_0', 'action_1'])
+    env.reset()
+    env.step((np.int64(1), np.float32(0.25)))
+    received = env.gym_env.received_actions[-1]
+    self.assertTrue(tuple_space.contains(received))
+    self.assertEqual(received[0], 1)
 
   def test_unsupported_observation_space_raises(self):
     space = gymnasium.spaces.Dict({'a': gymnasium.spaces.Discrete(2)})

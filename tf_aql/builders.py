@@ -75,13 +75,13 @@ def make_aql_agent(time_step_spec: types.TimeStep, action_spec: types.BoundedTen
 
 
 def _require_continuous(action_spec: types.BoundedTensorSpec, method: str) -> None:
-  """DDPG and SAC act in bounded Box spaces only; say so before anything is built."""
+  """DDPG and SAC act in one bounded Box only; say so before anything is built."""
   space = ActionSpace(action_spec)
-  if space.is_discrete:
+  if space.is_discrete or space.is_hybrid or len(tf.nest.flatten(action_spec)) > 1:
     raise UnsupportedActionSpecError(
         f'{method} needs a continuous (Box) action space, but this environment has '
         f'{space.describe()}; use gin/methods/aql.gin, uniform_ql.gin or qt_opt.gin for '
-        'discrete actions.')
+        'discrete, Dict and Tuple actions.')
 
 
 @gin.configurable

@@ -11,6 +11,8 @@ discretizes a Box action space (`discretize_bins`), and wraps the result in a
   bounded `Box` of shape () or [D] -> float32 `BoundedArraySpec`; `Discrete(n, start)` -> int64
   scalar `BoundedArraySpec` [start, start + n - 1]; 1-D `MultiDiscrete(nvec, start)` -> int64
   `BoundedArraySpec` [D] with per-dimension bounds [start_d, start_d + nvec_d - 1];
+  a `Dict` or `Tuple` of those (one level) -> the same nest of specs (a hybrid action when
+  it mixes discrete and continuous parts; see `tf_aql.action_space`);
 - steps: gymnasium's `terminated` -> `ts.termination` (discount 0, the Q-target stops);
   `truncated` alone -> `ts.truncation` (discount 1, the Q-target still bootstraps:
   `r + gamma * Q(s', a*)`); otherwise `ts.transition` (discount 1);
@@ -38,7 +40,8 @@ from tf_aql.environments.discretize import DiscretizeBoxAction
 from tf_aql.environments.finite_check import ON_NON_FINITE, FiniteCheck
 
 _SUPPORTED_ACTIONS = ('tf_aql supports Box (bounded, shape () or [D]), Discrete and '
-                      'MultiDiscrete action spaces')
+                      'MultiDiscrete action spaces, alone or as the entries of one Dict or '
+                      'Tuple (not nested deeper)')
 _SUPPORTED_OBSERVATIONS = ('tf_aql supports Box and Discrete observation spaces '
                            '(flatten others with a gymnasium wrapper)')
 
@@ -143,45 +146,68 @@ class GymnasiumEnvironment(py_environment.PyEnvironment):
 
   def _to_gym_action(self, action: types.NestedArray) -> Any:
     """A spec-shaped action as the gymnasium action space expects it."""
-    space = self._env.action_space
-    if isinstance(space, gymnasium.spaces.Discrete):
-      return int(np.asarray(action).reshape([]))
-    return np.asarray(action, dtype=space.dtype).reshape(space.shape)
+    return _gym_action(self._env.action_space, action)
 
 
-def action_spec_from_space(space: gymnasium.Space) -> array_spec.BoundedArraySpec:
+def _gym_action(space: gymnasium.Space, action: types.NestedArray) -> Any:
+  """A spec-shaped action (a nest for Dict and Tuple spaces) in the form of `space`."""
+  if isinstance(space, gymnasium.spaces.Dict):
+    return {key: _gym_action(part, action[key]) for key, part in space.spaces.items()}
+  if isinstance(space, gymnasium.spaces.Tuple):
+    return tuple(_gym_action(part, part_action)
+                 for part, part_action in zip(space.spaces, action))
+  if isinstance(space, gymnasium.spaces.Discrete):
+    return int(np.asarray(action).reshape([]))
+  return np.asarray(action, dtype=space.dtype).reshape(space.shape)
+
+
+def action_spec_from_space(space: gymnasium.Space) -> types.NestedArraySpec:
   """The TF-Agents action spec of a gymnasium action space.
 
   Returns:
     Box -> float32 [*box.shape] bounded by low/high; Discrete -> int64 [] bounded by
-    [start, start + n - 1]; MultiDiscrete -> int64 [D] bounded per dimension.
+    [start, start + n - 1]; MultiDiscrete -> int64 [D] bounded per dimension; Dict -> a dict
+    of those (spec names are the keys), Tuple -> a tuple of those (names 'action_<i>').
 
   Raises:
     UnsupportedActionSpecError: for any other space, a Box or MultiDiscrete of rank > 1, a Box
-      with an infinite bound or an integer dtype.
+      with an infinite bound or an integer dtype, an empty Dict or Tuple, or one nested deeper.
   """
+  if isinstance(space, gymnasium.spaces.Dict) and space.spaces:
+    return {key: _leaf_action_spec(part, space, name=str(key))
+            for key, part in space.spaces.items()}
+  if isinstance(space, gymnasium.spaces.Tuple) and space.spaces:
+    return tuple(_leaf_action_spec(part, space, name=f'action_{i}')
+                 for i, part in enumerate(space.spaces))
+  return _leaf_action_spec(space, space)
+
+
+def _leaf_action_spec(space: gymnasium.Space, whole: gymnasium.Space,
+                      name: str = 'action') -> array_spec.BoundedArraySpec:
+  """A Box, Discrete or 1-D MultiDiscrete -> its spec; anything else raises, naming `whole`."""
   if isinstance(space, gymnasium.spaces.Box):
-    return _box_action_spec(space)
+    return _box_action_spec(space, whole, name)
   if isinstance(space, gymnasium.spaces.Discrete):
     start = int(space.start)
     return array_spec.BoundedArraySpec(
-        (), np.int64, minimum=start, maximum=start + int(space.n) - 1, name='action')
+        (), np.int64, minimum=start, maximum=start + int(space.n) - 1, name=name)
   if isinstance(space, gymnasium.spaces.MultiDiscrete) and len(space.shape) == 1:
     start = np.asarray(space.start, dtype=np.int64)
     return array_spec.BoundedArraySpec(
         space.shape, np.int64, minimum=start,
-        maximum=start + np.asarray(space.nvec, dtype=np.int64) - 1, name='action')
-  raise _unsupported_action_space(space)
+        maximum=start + np.asarray(space.nvec, dtype=np.int64) - 1, name=name)
+  raise _unsupported_action_space(whole)
 
 
-def _box_action_spec(space: gymnasium.spaces.Box) -> array_spec.BoundedArraySpec:
+def _box_action_spec(space: gymnasium.spaces.Box, whole: gymnasium.Space,
+                     name: str) -> array_spec.BoundedArraySpec:
   """A bounded float Box of shape () or [D] -> float32 spec; anything else raises."""
   if (len(space.shape) > 1 or not np.issubdtype(space.dtype, np.floating) or
       not np.all(np.isfinite(space.low)) or not np.all(np.isfinite(space.high))):
-    raise _unsupported_action_space(space)
+    raise _unsupported_action_space(whole)
   return array_spec.BoundedArraySpec(
       space.shape, np.float32, minimum=space.low.astype(np.float32),
-      maximum=space.high.astype(np.float32), name='action')
+      maximum=space.high.astype(np.float32), name=name)
 
 
 def _unsupported_action_space(space: gymnasium.Space) -> UnsupportedActionSpecError:

@@ -38,7 +38,7 @@ from tf_agents.networks import encoding_network
 from tf_agents.networks import network
 from tf_agents.typing import types
 
-from tf_aql.action_space import ActionSpace
+from tf_aql.action_space import ActionSpace, UnsupportedActionSpecError
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -91,6 +91,11 @@ class PolicyValueNetwork(network.Network):
                        f'{min_scale} and {max_scale}.')
     super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(), name=name)
     self._action_space = ActionSpace(action_spec)
+    if len(tf.nest.flatten(action_spec)) > 1:
+      raise UnsupportedActionSpecError(
+          'IMPALA (PolicyValueNetwork) needs one Discrete, MultiDiscrete or Box action, but '
+          f'this environment has {self._action_space.describe()}; use gin/methods/aql.gin, '
+          'uniform_ql.gin or qt_opt.gin for Dict and Tuple actions.')
     self._min_scale = float(min_scale)
     self._max_scale = float(max_scale)
     self._torso = encoding_network.EncodingNetwork(

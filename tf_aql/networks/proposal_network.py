@@ -39,6 +39,13 @@ factorized ablation) drops the prefix stream: theta_d = l_d.
   actions) would be -inf (atanh(+-1)), so it first clips u_d into [-1 + 1e-6, 1 - 1e-6]: the
   log-density of a bound is that of a point 1e-6 (in unit scale) inside it, finite.
 
+- Hybrid spaces (`ActionSpace.is_hybrid`, e.g. a gymnasium Dict of a MultiDiscrete and a Box):
+  each step is discrete or continuous as above, P = max(V, 2) (a continuous step reads the first
+  two of its P parameters), the embedding table is G [D-1, V, A] and a continuous step embeds as
+  u_d G[d, 0]. The steps run in the order `hybrid_order` chooses ('discrete_first': every
+  discrete sub-action, then every continuous one, each conditioned on all drawn before it); the
+  distribution permutes actions into that order for `log_prob` and back after sampling.
+
 Costs. Sampling n actions for B states runs the wide stream once on [B, H] (two einsums), then D
 sequential steps over [n, B, A]: a relu, an [n*B, A] x [A, P] matmul, a draw from noise drawn
 for all steps at once (one number per sample and step) and an embedding gather. Discrete draws
@@ -66,7 +73,7 @@ sum_d H(mu_d) at the sampled prefix (exact for `autoregressive=False`).
 """
 
 import functools
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import gin
 import numpy as np
@@ -87,6 +94,8 @@ MASKED_LOGIT = -1e9
 # Heads start small so the initial proposal is close to uniform (discrete) or to
 # tanh(Normal(0, 1)) (continuous).
 _HEAD_INIT_STDDEV = 0.01
+# ProposalNetwork.hybrid_order values.
+HYBRID_ORDERS = ('discrete_first', 'continuous_first', 'spec')
 _EMBEDDING_INIT_STDDEV = 0.1
 
 
@@ -106,6 +115,7 @@ class AutoregressiveProposal(tfd.Distribution):
                action_space: ActionSpace,
                min_log_std: float = -5.,
                max_log_std: float = 2.,
+               order: Optional[Sequence[int]] = None,
                validate_args: bool = False,
                allow_nan_stats: bool = True,
                name: str = 'AutoregressiveProposal'):
@@ -114,11 +124,13 @@ class AutoregressiveProposal(tfd.Distribution):
     Args:
       state_params: [B, D, P] float32, l_d (P = max_num_values discrete, 2 continuous).
       prefix_state: [B, D-1, A] float32, u_d for d = 2..D; None if factorized (or D = 1).
-      action_embedding: the embeddings of a_1 .. a_{D-1}: [D-1, V, A] (discrete) or [D-1, A]
-        (continuous); None if factorized.
+      action_embedding: the embeddings of a_1 .. a_{D-1}: [D-1, V, A] (discrete, hybrid) or
+        [D-1, A] (continuous); None if factorized.
       prefix_head_kernel: [D-1, A, P] float32, J; None if factorized.
       action_space: the `ActionSpace` of the actions.
       min_log_std, max_log_std: clip range of log sigma_d (continuous only).
+      order: the autoregressive order, [D]: step d draws the sub-action order[d] of the
+        internal action (`ActionSpace`); the params above are in this order. None: 0 .. D-1.
       validate_args: if True, `log_prob` checks that discrete actions are in range.
       allow_nan_stats: passed to `tfd.Distribution`.
       name: name scope of the distribution's ops.
@@ -139,16 +151,12 @@ class AutoregressiveProposal(tfd.Distribution):
                                                         name='prefix_head_kernel')
       self._min_log_std = min_log_std
       self._max_log_std = max_log_std
+      self._setup_order(action_space, order)
       if action_space.is_discrete:
-        num_values = action_space.num_values
-        self._num_values = action_space.max_num_values
-        self._valid_values = (  # [D, V] bool, or None if every sub-action has V values.
-            None if np.all(num_values == self._num_values) else
-            np.arange(self._num_values)[np.newaxis, :] < num_values[:, np.newaxis])
+        reparameterization_type = tfd.NOT_REPARAMETERIZED
+      elif action_space.is_hybrid:
         reparameterization_type = tfd.NOT_REPARAMETERIZED
       else:
-        self._center = (0.5 * (action_space.low + action_space.high)).astype(np.float32)  # [D]
-        self._half_range = (0.5 * (action_space.high - action_space.low)).astype(np.float32)
         reparameterization_type = tfd.FULLY_REPARAMETERIZED
       super().__init__(dtype=action_space.dtype,
                        reparameterization_type=reparameterization_type,
@@ -157,6 +165,34 @@ class AutoregressiveProposal(tfd.Distribution):
                        parameters=parameters,
                        name=name)
 
+  def _setup_order(self, space: ActionSpace, order: Optional[Sequence[int]]) -> None:
+    """The per-step constants, all in the autoregressive order (step d, sub-action order[d]):
+    which steps are discrete, their last values, the valid-logit mask and the affine map of
+    continuous steps from [-1, 1] to their bounds (identity on discrete steps)."""
+    order = np.arange(space.num_dims) if order is None else np.asarray(order, np.int64)
+    if sorted(order.tolist()) != list(range(space.num_dims)):
+      raise ValueError(f'order must be a permutation of 0 .. {space.num_dims - 1}; got '
+                       f'{order.tolist()}.')
+    self._order = None if np.all(order == np.arange(space.num_dims)) else order
+    self._inverse_order = None if self._order is None else np.argsort(order)
+    discrete = space.is_discrete_dim[order]  # [D]
+    self._discrete_steps = discrete
+    self._hybrid = space.is_hybrid
+    self._last_values = tuple(int(space.num_values[i]) - 1 if discrete[d] else None
+                              for d, i in enumerate(order))
+    self._valid_values = None  # [D, P] bool, or None if every logit is valid.
+    if space.is_discrete or space.is_hybrid:
+      num_values = space.num_values[order]
+      num_params = space.max_num_values if space.is_discrete else max(space.max_num_values, 2)
+      valid = ((np.arange(num_params)[np.newaxis, :] < num_values[:, np.newaxis])
+               | ~discrete[:, np.newaxis])
+      self._valid_values = None if valid.all() else valid
+    if not space.is_discrete:
+      low, high = space.low[order], space.high[order]
+      self._low, self._high = low, high
+      self._center = np.where(discrete, 0., 0.5 * (low + high)).astype(np.float32)  # [D]
+      self._half_range = np.where(discrete, 1., 0.5 * (high - low)).astype(np.float32)
+
   @property
   def action_space(self) -> ActionSpace:
     return self._action_space
@@ -164,6 +200,20 @@ class AutoregressiveProposal(tfd.Distribution):
   @property
   def autoregressive(self) -> bool:
     return self._autoregressive
+
+  def _to_steps(self, actions: tf.Tensor) -> tf.Tensor:
+    """Internal actions [..., D] -> the autoregressive order."""
+    return actions if self._order is None else tf.gather(actions, self._order, axis=-1)
+
+  def _from_steps(self, actions: tf.Tensor) -> tf.Tensor:
+    """Actions [..., D] in the autoregressive order -> internal order."""
+    return (actions if self._inverse_order is None
+            else tf.gather(actions, self._inverse_order, axis=-1))
+
+  def _to_unit(self, actions: tf.Tensor) -> tf.Tensor:
+    """Actions [..., D] in the autoregressive order -> continuous steps scaled to [-1, 1]
+    (discrete steps unchanged)."""
+    return (actions - self._center) / self._half_range
 
   # --- shapes ------------------------------------------------------------------------------
 
@@ -206,21 +256,31 @@ class AutoregressiveProposal(tfd.Distribution):
       actions: [B, D] internal actions, e.g. the search's argmax.
       prefix_actions: [B, D] internal actions drawn from mu.
     """
-    both = tf.stack([tf.convert_to_tensor(actions, self.dtype),
-                     tf.convert_to_tensor(prefix_actions, self.dtype)], axis=0)  # [2, B, D]
+    both = self._to_steps(tf.stack([tf.convert_to_tensor(actions, self.dtype),
+                                    tf.convert_to_tensor(prefix_actions, self.dtype)],
+                                   axis=0))  # [2, B, D]
     params = self._teacher_forced_params(both)  # [2, B, D, P] (broadcast if factorized)
     log_prob_params, entropy_params = params[0], params[-1]  # [B, D, P] each
     log_probs = tf.reduce_sum(self._step_log_probs(both[0], log_prob_params), axis=-1)  # [B]
-    if self._action_space.is_discrete:
-      step_entropies = tfd.Categorical(logits=self._mask(entropy_params)).entropy()  # [B, D]
-    else:
-      normal = self._normal(entropy_params)  # batch [B, D]
-      unit = tf.clip_by_value(self._action_space.scale_to_unit(both[1]),
-                              -1. + UNIT_EPS, 1. - UNIT_EPS)  # [B, D]
-      noise = tf.stop_gradient((tf.atanh(unit) - normal.loc) / normal.scale)  # [B, D]
-      pre_tanh = normal.loc + normal.scale * noise  # [B, D]
-      step_entropies = normal.entropy() + self._log_det(pre_tanh, self._half_range)  # [B, D]
-    return log_probs, tf.reduce_sum(step_entropies, axis=-1)
+    return log_probs, tf.reduce_sum(self._step_entropies(both[1], entropy_params), axis=-1)
+
+  def _step_entropies(self, prefix_actions: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
+    """H(mu_d(.|s, a_<d)) along prefix_actions [B, D] (autoregressive order) given their head
+    outputs [B, D, P] -> [B, D]; see `log_prob_and_entropy_along`."""
+    space = self._action_space
+    if space.is_discrete or space.is_hybrid:
+      discrete = tfd.Categorical(logits=self._mask(params)).entropy()  # [B, D]
+      if space.is_discrete:
+        return discrete
+    normal = self._normal(params)  # batch [B, D]
+    unit = tf.clip_by_value(self._to_unit(prefix_actions), -1. + UNIT_EPS,
+                            1. - UNIT_EPS)  # [B, D]
+    noise = tf.stop_gradient((tf.atanh(unit) - normal.loc) / normal.scale)  # [B, D]
+    pre_tanh = normal.loc + normal.scale * noise  # [B, D]
+    continuous = normal.entropy() + self._log_det(pre_tanh, self._half_range)  # [B, D]
+    if not space.is_hybrid:
+      return continuous
+    return tf.where(self._discrete_steps, discrete, continuous)
 
   # --- tfd.Distribution hooks --------------------------------------------------------------
 
@@ -248,6 +308,7 @@ class AutoregressiveProposal(tfd.Distribution):
     actions = tf.convert_to_tensor(actions, self.dtype)  # [..., B, D]
     if self.validate_args and self._action_space.is_discrete:
       actions = self._assert_in_range(actions)
+    actions = self._to_steps(actions)
     params = self._teacher_forced_params(actions)  # [..., B, D, P] or [B, D, P]
     return tf.reduce_sum(self._step_log_probs(actions, params), axis=-1)  # [..., B]
 
@@ -278,26 +339,24 @@ class AutoregressiveProposal(tfd.Distribution):
     batch_shape = tf.shape(self._state_params)[:-2]
     state_params = tf.reshape(self._state_params, tf.concat(
         [[-1], tf.shape(self._state_params)[-2:]], axis=0))  # [B, D, P], batch flattened
-    if space.is_discrete:
-      state_params = self._mask(state_params)
+    state_params = self._mask(state_params)
     noise_shape = tf.stack([self._num_dims, n, tf.shape(state_params)[0]])  # [D, n, B]
     noise = tf.zeros(noise_shape) if greedy else self._step_noise(noise_shape, seed)
     prefix_state = self._prefix_state
     if self._autoregressive:
       prefix_state = tf.reshape(self._prefix_state, tf.concat(
           [[-1], tf.shape(self._prefix_state)[-2:]], axis=0))  # [B, D-1, A]
-    draws = _compiled_draws(
-        with_stats, greedy,
-        tuple(int(v) - 1 for v in space.num_values) if space.is_discrete else None,
-        self._min_log_std, self._max_log_std)
+    draws = _compiled_draws(with_stats, greedy, self._last_values, self._min_log_std,
+                            self._max_log_std)
     actions, log_probs, entropies = draws(state_params, prefix_state, self._prefix_head_kernel,
                                           self._action_embedding, noise)
     if not space.is_discrete:  # unit actions and unit-scale statistics -> the action bounds
-      actions = tf.clip_by_value(self._center + self._half_range * actions, space.low,
-                                 space.high)
+      actions = tf.clip_by_value(self._center + self._half_range * actions, self._low,
+                                 self._high)
       if with_stats:
-        log_scale = float(np.sum(np.log(self._half_range)))
+        log_scale = float(np.sum(np.log(self._half_range)))  # 0 for discrete steps
         log_probs, entropies = log_probs - log_scale, entropies + log_scale
+    actions = self._from_steps(actions)
     full_shape = tf.concat([[n], batch_shape], axis=0)  # [n, *batch]
     actions = tf.reshape(actions, tf.concat([full_shape, [self._num_dims]], axis=0))
     if not with_stats:
@@ -310,7 +369,12 @@ class AutoregressiveProposal(tfd.Distribution):
     seed = tfp.random.sanitize_seed(seed, salt='AutoregressiveProposal')
     if self._action_space.is_discrete:
       return tf.random.stateless_uniform(shape, seed)
-    return tf.random.stateless_normal(shape, seed)
+    if not self._hybrid:
+      return tf.random.stateless_normal(shape, seed)
+    uniform_seed, normal_seed = tfp.random.split_seed(seed)
+    return tf.where(self._discrete_steps[:, np.newaxis, np.newaxis],
+                    tf.random.stateless_uniform(shape, uniform_seed),
+                    tf.random.stateless_normal(shape, normal_seed))  # [D, n, B]
 
   @staticmethod
   def _log_det(pre_tanh: tf.Tensor, half_range: np.ndarray) -> tf.Tensor:
@@ -331,21 +395,35 @@ class AutoregressiveProposal(tfd.Distribution):
 
   def _embed(self, actions: tf.Tensor) -> tf.Tensor:
     """Embeddings of the sub-actions a_1 .. a_{D-1} of actions [..., D] -> [..., D-1, A]."""
-    if self._action_space.is_discrete:
+    space = self._action_space
+    if space.is_discrete or space.is_hybrid:
       num_embedded, num_values, prefix_size = self._action_embedding.shape
       table = tf.reshape(self._action_embedding, [num_embedded * num_values, prefix_size])
-      rows = actions[..., :-1] + tf.range(num_embedded, dtype=tf.int32) * num_values
-      return tf.gather(table, rows)  # [..., D-1, A]
-    unit = self._action_space.scale_to_unit(actions)[..., :-1]  # [..., D-1]
-    return unit[..., tf.newaxis] * self._action_embedding  # [..., D-1, A]
+      index = actions[..., :-1]  # [..., D-1]
+      if space.is_hybrid:  # continuous steps read row 0 here; their rows are replaced below
+        index = tf.cast(tf.where(self._discrete_steps[:-1], tf.round(index), 0.), tf.int32)
+      rows = tf.gather(table, index + tf.range(num_embedded, dtype=tf.int32) * num_values)
+      if space.is_discrete:
+        return rows  # [..., D-1, A]
+    unit = self._to_unit(actions)[..., :-1]  # [..., D-1]
+    if not space.is_hybrid:
+      return unit[..., tf.newaxis] * self._action_embedding  # [..., D-1, A]
+    continuous = unit[..., tf.newaxis] * self._action_embedding[:, 0, :]  # [..., D-1, A]
+    return tf.where(self._discrete_steps[:-1, np.newaxis], rows, continuous)
 
   def _step_log_probs(self, actions: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
-    """log mu_d(a_d | s, a_<d) of actions [..., B, D] given their head outputs -> [..., B, D]."""
-    if self._action_space.is_discrete:
+    """log mu_d(a_d | s, a_<d) of actions [..., B, D] (autoregressive order) given their head
+    outputs -> [..., B, D]."""
+    space = self._action_space
+    if space.is_discrete:
       return tfd.Categorical(logits=self._mask(params)).log_prob(actions)
-    unit = tf.clip_by_value(self._action_space.scale_to_unit(actions),
-                            -1. + UNIT_EPS, 1. - UNIT_EPS)  # [..., B, D]
-    return self._unit_distribution(params).log_prob(unit) - np.log(self._half_range)
+    unit = tf.clip_by_value(self._to_unit(actions), -1. + UNIT_EPS, 1. - UNIT_EPS)  # [..., B, D]
+    continuous = self._unit_distribution(params).log_prob(unit) - np.log(self._half_range)
+    if not space.is_hybrid:
+      return continuous
+    index = tf.cast(tf.where(self._discrete_steps, tf.round(actions), 0.), tf.int32)
+    discrete = tfd.Categorical(logits=self._mask(params)).log_prob(index)
+    return tf.where(self._discrete_steps, discrete, continuous)
 
   def _mask(self, logits: tf.Tensor) -> tf.Tensor:
     """Sets logits [..., D, V] of unavailable values to MASKED_LOGIT."""
@@ -386,6 +464,7 @@ class ProposalNetwork(network.Network):
                hidden_size: int = 256,
                prefix_size: int = 64,
                autoregressive: bool = True,
+               hybrid_order: str = 'discrete_first',
                min_log_std: float = -5.,
                max_log_std: float = 2.,
                name: str = 'ProposalNetwork'):
@@ -398,6 +477,9 @@ class ProposalNetwork(network.Network):
       prefix_size: A, the width of the per-sample prefix stream r_d (the sampling loop's work
         per sample and step is about A x P).
       autoregressive: if False, every sub-action reads h only (the factorized ablation).
+      hybrid_order: the autoregressive order of a hybrid action's sub-actions: 'discrete_first'
+        (every discrete sub-action, then every continuous one, each kind in the spec's
+        order), 'continuous_first', or 'spec' (the spec's order).
       min_log_std, max_log_std: clip range of the Gaussian log std (continuous spaces).
       name: the network's name.
 
@@ -412,12 +494,16 @@ class ProposalNetwork(network.Network):
     if not min_log_std < max_log_std:
       raise ValueError(f'ProposalNetwork needs min_log_std < max_log_std; got {min_log_std} '
                        f'and {max_log_std}.')
+    if hybrid_order not in HYBRID_ORDERS:
+      raise ValueError(f'Unknown ProposalNetwork.hybrid_order {hybrid_order!r}; use one of '
+                       f'{HYBRID_ORDERS}.')
     super().__init__(input_tensor_spec=tf.TensorSpec([state_embedding_size], tf.float32),
                      state_spec=(), name=name)
     self._action_space = ActionSpace(action_spec)
     self._hidden_size = hidden_size
     self._prefix_size = prefix_size
     self._autoregressive = autoregressive and self._action_space.num_dims > 1
+    self._order = _step_order(self._action_space, hybrid_order)
     self._min_log_std = float(min_log_std)
     self._max_log_std = float(max_log_std)
     self._context_layer = tf.keras.layers.Dense(hidden_size, name='context')
@@ -426,7 +512,10 @@ class ProposalNetwork(network.Network):
 
   def _setup_heads(self):
     space = self._action_space
-    self._num_params = space.max_num_values if space.is_discrete else 2
+    if space.is_hybrid:
+      self._num_params = max(space.max_num_values, 2)
+    else:
+      self._num_params = space.max_num_values if space.is_discrete else 2
     self.head_kernel = self.add_weight(
         name='head_kernel', shape=[space.num_dims, self._hidden_size, self._num_params],
         initializer=tf.keras.initializers.TruncatedNormal(stddev=_HEAD_INIT_STDDEV))
@@ -447,8 +536,8 @@ class ProposalNetwork(network.Network):
     self.prefix_state_bias = self.add_weight(
         name='prefix_state_bias', shape=[num_conditioned, self._prefix_size],
         initializer='zeros')
-    shape = ([num_conditioned, space.max_num_values, self._prefix_size] if space.is_discrete
-             else [num_conditioned, self._prefix_size])
+    shape = ([num_conditioned, space.max_num_values, self._prefix_size]
+             if space.is_discrete or space.is_hybrid else [num_conditioned, self._prefix_size])
     self.action_embedding = self.add_weight(
         name='action_embedding', shape=shape,
         initializer=tf.keras.initializers.TruncatedNormal(stddev=_EMBEDDING_INIT_STDDEV))
@@ -499,30 +588,41 @@ class ProposalNetwork(network.Network):
         prefix_head_kernel=prefix_head_kernel,
         action_space=self._action_space,
         min_log_std=self._min_log_std,
-        max_log_std=self._max_log_std)
+        max_log_std=self._max_log_std,
+        order=self._order)
     return proposal, network_state
 
 
+def _step_order(space: ActionSpace, hybrid_order: str) -> Optional[np.ndarray]:
+  """The autoregressive order [D] of a hybrid space's sub-actions; None (0 .. D-1) otherwise."""
+  if not space.is_hybrid or hybrid_order == 'spec':
+    return None
+  parts = [space.discrete_dims, space.continuous_dims]
+  if hybrid_order == 'continuous_first':
+    parts.reverse()
+  return np.concatenate(parts)
+
+
 @functools.lru_cache(maxsize=None)
-def _compiled_draws(with_stats: bool, greedy: bool, last_values: Optional[Tuple[int, ...]],
+def _compiled_draws(with_stats: bool, greedy: bool, last_values: Tuple[Optional[int], ...],
                     min_log_std: float, max_log_std: float):
-  """`_draws` XLA-compiled, once per statistics choice, greedy choice, discrete space (the
-  largest index of every sub-action, `last_values` [D]; None for continuous spaces) and
-  log-std range (kept outside the network, so a policy's SavedModel stores the traced
-  function)."""
-  if last_values is not None:
-    steps = [functools.partial(_discrete_step, last_value=v, greedy=greedy)
-             for v in last_values]
-  else:
-    steps = None  # the same step for every sub-action
-  step = functools.partial(_continuous_step, min_log_std=min_log_std, max_log_std=max_log_std)
-  return tf.function(functools.partial(_draws, steps=steps, continuous_step=step,
+  """`_draws` XLA-compiled, once per statistics choice, greedy choice, space (the largest
+  index of every discrete step, None for a continuous step: `last_values` [D], in the
+  autoregressive order) and log-std range (kept outside the network, so a policy's SavedModel
+  stores the traced function)."""
+  continuous_step = functools.partial(_continuous_step, min_log_std=min_log_std,
+                                      max_log_std=max_log_std)
+  steps = tuple(continuous_step if v is None else
+                functools.partial(_discrete_step, last_value=v, greedy=greedy)
+                for v in last_values)
+  discrete = tuple(v is not None for v in last_values)
+  return tf.function(functools.partial(_draws, steps=steps, discrete=discrete,
                                        with_stats=with_stats), jit_compile=True)
 
 
 def _draws(state_params: tf.Tensor, prefix_state: Optional[tf.Tensor],
            prefix_head_kernel: Optional[tf.Tensor], action_embedding: Optional[tf.Tensor],
-           noise: tf.Tensor, steps, continuous_step, with_stats: bool):
+           noise: tf.Tensor, steps, discrete: Tuple[bool, ...], with_stats: bool):
   """Draws D sub-actions one after another for n samples of B states (the module docstring's
   theta_d = l_d + relu(u_d + r_d) J_d, r_d = sum_{k<d} embed_k(a_k)), fused by XLA.
 
@@ -530,35 +630,38 @@ def _draws(state_params: tf.Tensor, prefix_state: Optional[tf.Tensor],
     state_params: [B, D, P] l_d (discrete: masked logits).
     prefix_state: [B, D-1, A] u_d, or None (factorized: theta_d = l_d).
     prefix_head_kernel: [D-1, A, P] J_d (unused when factorized).
-    action_embedding: discrete [D-1, V, A] G_d; continuous [D-1, A] g_d (unused when
-      factorized).
-    noise: [D, n, B], discrete U[0, 1) (unused if greedy), continuous Normal(0, 1) (zeros give
-      the mode of every mu_d).
-    steps: discrete spaces: one `_discrete_step` per sub-action; None for continuous spaces.
-    continuous_step: `_continuous_step` with its log-std range (continuous spaces).
+    action_embedding: discrete and hybrid [D-1, V, A] G_d (a continuous step of a hybrid
+      space embeds as u_d G_d[0]); continuous [D-1, A] g_d (unused when factorized).
+    noise: [D, n, B], discrete steps U[0, 1) (unused if greedy), continuous steps
+      Normal(0, 1) (zeros give the mode of every mu_d).
+    steps: one `_discrete_step` or `_continuous_step` per step.
+    discrete: [D] whether each step is discrete.
     with_stats: also sum the steps' log-probabilities and entropies.
 
   Returns:
-    (actions [n, B, D]: discrete int32 indices, continuous unit actions in [-1, 1];
-     log mu [n, B] or None; entropy estimate [n, B] or None). Continuous statistics are those
-    of the unit actions (without the log of the bounds' half ranges).
+    (actions [n, B, D]: discrete int32 indices, continuous unit actions in [-1, 1], both as
+     float32 if the space is hybrid; log mu [n, B] or None; entropy estimate [n, B] or None).
+    Continuous statistics are those of the unit actions (without the log of the bounds' half
+    ranges).
   """
   num_dims = state_params.shape[1]
-  discrete = steps is not None
+  hybrid = any(discrete) and not all(discrete)
   actions, log_probs, entropies, prefix = [], [], [], None
   for d in range(num_dims):
     params = state_params[:, d]  # [B, P], the same for the n samples of a state
     if prefix is not None:
       hidden = tf.nn.relu(prefix + prefix_state[:, d - 1])  # [n, B, A]
       params = params + tf.einsum('nba,ap->nbp', hidden, prefix_head_kernel[d - 1])
-    step = steps[d] if discrete else continuous_step
-    action, log_prob, entropy = step(params, noise[d], with_stats)  # [n, B] each
-    actions.append(action)
+    action, log_prob, entropy = steps[d](params, noise[d], with_stats)  # [n, B] each
+    actions.append(tf.cast(action, tf.float32) if hybrid else action)
     log_probs.append(log_prob)
     entropies.append(entropy)
     if prefix_state is not None and d < num_dims - 1:
-      embedding = (tf.gather(action_embedding[d], action) if discrete
-                   else action[..., tf.newaxis] * action_embedding[d])  # [n, B, A]
+      if discrete[d]:
+        embedding = tf.gather(action_embedding[d], action)  # [n, B, A]
+      else:
+        row = action_embedding[d, 0] if hybrid else action_embedding[d]  # [A]
+        embedding = action[..., tf.newaxis] * row  # [n, B, A]
       prefix = embedding if prefix is None else prefix + embedding
   actions = tf.stack(actions, axis=-1)
   if not with_stats:

@@ -29,6 +29,10 @@ over the valid values; the refit mixes the elite frequencies with the previous p
   pi_{t+1}[d, v] = alpha * |{e in E_t : e_d = v}| / |E_t| + (1 - alpha) * pi_t[d, v],
 
 so that with `alpha < 1` no value loses all probability after one iteration.
+
+Hybrid sub-actions (`ActionSpace.is_hybrid`): `p_t` is the product of the two, the categoricals
+over the discrete part and the Gaussian over the continuous part, each refit to its part of
+the same elites.
 """
 
 from typing import Optional, Tuple
@@ -95,17 +99,13 @@ class CemSearch(base.ActionSearch):
               seed: Optional[types.Seed]) -> base.SearchResult:
     del proposal  # Unused.
     seed_stream = tfp.util.SeedStream(seed, salt='CemSearch')
-    if self.action_space.is_discrete:
-      sample_fn, refit_fn = self._sample_discrete, self._refit_discrete
-      params = self._initial_discrete(batch_size)
-    else:
-      sample_fn, refit_fn = self._sample_continuous, self._refit_continuous
-      params = self._initial_continuous(batch_size)
+    space = self.action_space
+    params = self._initial(space, batch_size)
     best_actions = best_q_values = None
     # Python-unrolled: the iteration count is small and static, and the first call of
     # `score_fn` may create the critic's variables (not allowed inside a `tf.while_loop`).
     for iteration in range(self._num_iterations):
-      candidate_actions = sample_fn(params, seed_stream())  # [B, S, D]
+      candidate_actions = self._sample(space, params, seed_stream)  # [B, S, D]
       candidate_q_values = score_fn(candidate_actions)  # [B, S]
       actions, q_values, _ = base.best_candidates(candidate_actions, candidate_q_values)
       if best_actions is None:
@@ -117,35 +117,65 @@ class CemSearch(base.ActionSearch):
       if iteration + 1 < self._num_iterations:
         _, elite_index = tf.math.top_k(candidate_q_values, k=self._num_elites)  # [B, E]
         elites = tf.gather(candidate_actions, elite_index, axis=1, batch_dims=1)  # [B, E, D]
-        params = refit_fn(params, elites)
+        params = self._refit(space, params, elites)
     return base.SearchResult(best_actions=best_actions,  # [B, D]
                              best_q_values=best_q_values,  # [B]
                              from_proposal=tf.zeros(tf.shape(best_q_values), tf.float32))
 
+  # --- the sampling distribution of each kind of space ------------------------------------
+
+  def _initial(self, space: ActionSpace, batch_size: types.Int):
+    """p_0 for every state of the batch (see the per-kind methods below)."""
+    if space.is_hybrid:
+      return (self._initial_discrete(space.discrete_part, batch_size),
+              self._initial_continuous(space.continuous_part, batch_size))
+    if space.is_discrete:
+      return self._initial_discrete(space, batch_size)
+    return self._initial_continuous(space, batch_size)
+
+  def _sample(self, space: ActionSpace, params, seed_stream: tfp.util.SeedStream) -> tf.Tensor:
+    """S samples per state from p_t, internal actions [B, S, D]."""
+    if space.is_hybrid:
+      discrete = self._sample_discrete(space.discrete_part, params[0], seed_stream())
+      continuous = self._sample_continuous(space.continuous_part, params[1], seed_stream())
+      return space.merge(discrete, continuous)
+    if space.is_discrete:
+      return self._sample_discrete(space, params, seed_stream())
+    return self._sample_continuous(space, params, seed_stream())
+
+  def _refit(self, space: ActionSpace, params, elites: tf.Tensor):
+    """p_{t+1} from p_t and the elites [B, E, D]."""
+    if space.is_hybrid:
+      discrete, continuous = space.split(elites)
+      return (self._refit_discrete(space.discrete_part, params[0], discrete),
+              self._refit_continuous(space.continuous_part, params[1], continuous))
+    if space.is_discrete:
+      return self._refit_discrete(space, params, elites)
+    return self._refit_continuous(space, params, elites)
+
   # --- continuous: diagonal Gaussian ------------------------------------------------------
 
-  def _initial_continuous(self, batch_size: types.Int) -> Tuple[tf.Tensor, tf.Tensor]:
+  def _initial_continuous(self, space: ActionSpace,
+                          batch_size: types.Int) -> Tuple[tf.Tensor, tf.Tensor]:
     """(mean [B, D], std [B, D]): the center of the box and half its range."""
-    space = self.action_space
     shape = tf.stack([batch_size, space.num_dims])
     mean = tf.broadcast_to(tf.constant((space.low + space.high) / 2, tf.float32), shape)
     std = tf.broadcast_to(tf.constant((space.high - space.low) / 2, tf.float32), shape)
     return mean, std
 
-  def _sample_continuous(self, params: Tuple[tf.Tensor, tf.Tensor],
+  def _sample_continuous(self, space: ActionSpace, params: Tuple[tf.Tensor, tf.Tensor],
                          seed: Optional[types.Seed]) -> tf.Tensor:
     """Gaussian samples clipped into the box, [B, S, D]."""
     mean, std = params  # [B, D], [B, D]
-    shape = tf.stack([tf.shape(mean)[0], self._num_samples, self.action_space.num_dims])
+    shape = tf.stack([tf.shape(mean)[0], self._num_samples, space.num_dims])
     noise = tf.random.normal(shape, dtype=tf.float32, seed=seed)  # [B, S, D]
     samples = mean[:, tf.newaxis, :] + std[:, tf.newaxis, :] * noise
-    return self.action_space.clip(samples)
+    return space.clip(samples)
 
-  def _refit_continuous(self, params: Tuple[tf.Tensor, tf.Tensor],
+  def _refit_continuous(self, space: ActionSpace, params: Tuple[tf.Tensor, tf.Tensor],
                         elites: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
     """Elite mean and floored elite std, each [B, D], from elites [B, E, D]."""
     del params  # The Gaussian refit forgets the previous distribution.
-    space = self.action_space
     min_std = tf.constant(self._min_std * (space.high - space.low), tf.float32)  # [D]
     mean = tf.reduce_mean(elites, axis=1)
     std = tf.maximum(tf.math.reduce_std(elites, axis=1), min_std)
@@ -153,31 +183,32 @@ class CemSearch(base.ActionSearch):
 
   # --- discrete: product of per-dimension categoricals ------------------------------------
 
-  def _valid_values(self) -> np.ndarray:
+  @staticmethod
+  def _valid_values(space: ActionSpace) -> np.ndarray:
     """bool [D, V]: True where value v exists for sub-action d (V = max_num_values)."""
-    space = self.action_space
     return np.arange(space.max_num_values)[np.newaxis, :] < space.num_values[:, np.newaxis]
 
-  def _initial_discrete(self, batch_size: types.Int) -> tf.Tensor:
+  def _initial_discrete(self, space: ActionSpace, batch_size: types.Int) -> tf.Tensor:
     """probs [B, D, V]: uniform over the valid values of each sub-action, 0 on the padding."""
-    space = self.action_space
-    valid = self._valid_values()
+    valid = self._valid_values(space)
     probs = valid / space.num_values[:, np.newaxis].astype(np.float64)  # [D, V]
     return tf.broadcast_to(tf.constant(probs, tf.float32),
                            tf.stack([batch_size, space.num_dims, space.max_num_values]))
 
-  def _sample_discrete(self, probs: tf.Tensor, seed: Optional[types.Seed]) -> tf.Tensor:
+  def _sample_discrete(self, space: ActionSpace, probs: tf.Tensor,
+                       seed: Optional[types.Seed]) -> tf.Tensor:
     """Categorical samples int32 [B, S, D] from probs [B, D, V]."""
-    space = self.action_space
     logits = tf.math.log(tf.maximum(probs, _MIN_PROBABILITY))
-    logits = tf.where(tf.constant(self._valid_values()), logits, _INVALID_LOGIT)  # [B, D, V]
+    logits = tf.where(tf.constant(self._valid_values(space)), logits,
+                      _INVALID_LOGIT)  # [B, D, V]
     samples = tf.random.categorical(tf.reshape(logits, [-1, space.max_num_values]),
                                     self._num_samples, dtype=tf.int32, seed=seed)  # [B*D, S]
     samples = tf.reshape(samples, [-1, space.num_dims, self._num_samples])  # [B, D, S]
     return tf.transpose(samples, [0, 2, 1])  # [B, S, D]
 
-  def _refit_discrete(self, probs: tf.Tensor, elites: tf.Tensor) -> tf.Tensor:
+  def _refit_discrete(self, space: ActionSpace, probs: tf.Tensor,
+                      elites: tf.Tensor) -> tf.Tensor:
     """Smoothed elite frequencies [B, D, V] from probs [B, D, V] and elites [B, E, D]."""
-    frequencies = tf.reduce_mean(
-        tf.one_hot(elites, self.action_space.max_num_values, dtype=tf.float32), axis=1)
+    frequencies = tf.reduce_mean(tf.one_hot(elites, space.max_num_values, dtype=tf.float32),
+                                 axis=1)
     return self._alpha * frequencies + (1.0 - self._alpha) * probs
