@@ -10,8 +10,15 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.specs import tensor_spec
 
+import os
+
+from tf_agents.policies import policy_saver
+from tf_agents.trajectories import time_step as ts
+
 from tf_aql import search
 from tf_aql.action_space import ActionSpace, UnsupportedActionSpecError
+from tf_aql.agents.aql_agent import AqlAgent
+from tf_aql.networks.critic_network import CriticNetwork
 from tf_aql.networks.proposal_network import AutoregressiveProposal, ProposalNetwork
 
 # Internal layout (nest order: dict keys sorted): choice [2] (values 1..3, 0..1), force [2]
@@ -211,6 +218,52 @@ class HybridSearchTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllEqual(best[:, 0], best_grid[:, 0])  # the same discrete value
     self.assertAllClose(best[:, 1], best_grid[:, 1], atol=0.05)  # its best x
     self.assertAllClose(result.best_q_values, value_grid, atol=2e-3)
+
+
+class HybridAgentTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    gin.clear_config()
+
+  @parameterized.named_parameters(('amortized', 'amortized'), ('cem', 'cem'))
+  def test_train_steps_lower_the_loss_and_the_exported_policy_acts_in_the_nest(self, name):
+    observation_spec = tensor_spec.TensorSpec([3], tf.float32)
+    critic = CriticNetwork((observation_spec, _SPEC), torso_fc_layer_params=(16,),
+                           head_fc_layer_params=(16,))
+    space = ActionSpace(_SPEC)
+    if name == 'amortized':
+      action_search = search.AmortizedSearch(space, num_proposal_samples=8,
+                                             num_uniform_samples=8)
+      proposal = ProposalNetwork(_SPEC, critic.state_embedding_size, hidden_size=16)
+    else:
+      action_search = search.CemSearch(space, num_samples=8, num_elites=2)
+      proposal = None
+    agent = AqlAgent(ts.time_step_spec(observation_spec), _SPEC, critic, action_search,
+                     optimizer=tf.keras.optimizers.Adam(1e-2), proposal_network=proposal,
+                     gamma=0.0, epsilon_mode='sub_action')
+    agent.initialize()
+    experience = tensor_spec.sample_spec_nest(agent.collect_data_spec, outer_dims=[4, 2],
+                                              seed=1)
+    experience = experience._replace(
+        observation=tf.random.stateless_normal([4, 2, 3], seed=[1, 2]),
+        step_type=tf.fill([4, 2], ts.StepType.MID),
+        next_step_type=tf.fill([4, 2], ts.StepType.MID),
+        reward=tf.ones([4, 2]), discount=tf.ones([4, 2]))
+    losses = [float(agent.train(experience).loss) for _ in range(5)]
+    self.assertLess(losses[-1], losses[0])
+    time_step = ts.restart(tf.random.normal([4, 3], seed=3), batch_size=4)
+    for policy in (agent.policy, agent.collect_policy):
+      export_dir = os.path.join(self.get_temp_dir(), f'{name}_{policy.name}')
+      policy_saver.PolicySaver(policy).save(export_dir)
+      loaded = tf.saved_model.load(export_dir)
+      actions = loaded.action(time_step).action
+      self.assertEqual(sorted(actions), ['choice', 'force', 'tool'])
+      tf.nest.map_structure(
+          lambda action, spec: self.assertTrue(
+              action.dtype == spec.dtype and action.shape == [4] + spec.shape
+              and np.all(action.numpy() >= spec.minimum)
+              and np.all(action.numpy() <= spec.maximum)), actions, _SPEC)
 
 
 if __name__ == '__main__':
