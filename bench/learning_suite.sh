@@ -6,8 +6,9 @@
 #
 # Two queues run side by side, each pinned to one core with `taskset` (two runs on one core
 # would halve both and make the wall times meaningless). Measured on the 2-core machine of
-# docs/RESULTS.md: about 5 hours (queue 0: 297 min, queue 1: 276 min of run time; section "The
-# whole learning suite"). Every run is bench/learning.py, so the suite is resumable: started
+# docs/RESULTS.md: about 5 hours before the hybrid-action tasks were added (queue 0: 297 min,
+# queue 1: 276 min of run time; section "The whole learning suite"); the hybrid tasks add about
+# 1.5 hours to queue 0 and 1 hour to queue 1 (section "Hybrid actions"). Every run is bench/learning.py, so the suite is resumable: started
 # again, it skips the runs that finished. Logs: $OUT/queue_{0,1}.log; tables: $OUT/*.md;
 # figures: $OUT/<suite>.png.
 set -euo pipefail
@@ -20,6 +21,10 @@ mkdir -p "$OUT"
 CHAIN=(--gin_bindings='train_eval.batch_size = 32'
        --gin_bindings='make_aql_agent.learning_rate = 1e-3'
        --gin_bindings='make_aql_agent.proposal_learning_rate = 1e-3')
+
+# The hybrid-action tasks: the chain settings, and the factorized proposal beside AQL's.
+HYBRID=(--num_env_steps=10000 --eval_interval=2500 --report_steps=2500,5000,7500 "${CHAIN[@]}"
+        --variant='factorized=ProposalNetwork.autoregressive = False')
 
 learn() {  # learn CORE SUITE ARGS...: one bench/learning.py call pinned to one core
   local core=$1 suite=$2
@@ -36,6 +41,8 @@ queue_0() {
       --num_env_steps=10000 --eval_interval=2500 "${CHAIN[@]}" --report_steps=2500,5000,7500
   learn 0 lunar_lander_continuous --methods=aql,qt_opt,ddpg,sac --seeds=0 \
       --num_env_steps=20000 --eval_interval=5000 --gin_bindings='train_eval.num_eval_episodes = 5'
+  learn 0 hybrid_1e7 --methods=aql,aql+factorized --seeds=0,1,2 "${HYBRID[@]}"
+  learn 0 hybrid_small --methods=aql,aql+factorized --seeds=0,1,2 "${HYBRID[@]}"
 }
 
 queue_1() {
@@ -49,6 +56,8 @@ queue_1() {
       --num_env_steps=6000 --eval_interval=2000 --report_steps=2000,4000 \
       --gin_bindings='train_eval.num_eval_episodes = 5' \
       --gin_bindings='train_eval.samples_per_insert = 64.0'
+  learn 1 hybrid_1e7 --methods=uniform_ql,qt_opt --seeds=0,1,2 "${HYBRID[@]}"
+  learn 1 hybrid_small --methods=uniform_ql,qt_opt --seeds=0,1,2 "${HYBRID[@]}"
 }
 
 echo "learning suite -> $OUT (queues: $OUT/queue_0.log, $OUT/queue_1.log)"
