@@ -10,6 +10,7 @@ One concept per module; the public names are re-exported here, imported on first
     policy_weights.py  PolicyWeights (TF-Agents' variable-container convention)
     connection.py      wait_for_server, ReplayServerUnavailableError
     launcher.py        Launcher (all roles as subprocesses of one machine)
+    ray_engine.py      RayLauncher (all roles as Ray actors, one machine or a cluster)
 
 See docs/DISTRIBUTED.md.
 """
@@ -26,6 +27,7 @@ _EXPORTS = {
     'wait_for_server': 'connection',
     'ReplayServerUnavailableError': 'connection',
     'Launcher': 'launcher',
+    'RayLauncher': 'ray_engine',
 }
 
 __all__ = sorted(_EXPORTS)

@@ -212,23 +212,18 @@ class Launcher:
 
   def run(self) -> int:
     """Starts, supervises and stops; Ctrl-C and SIGTERM stop every role."""
-    # SIGINT explicitly too: a launcher started in the background by a shell inherits SIGINT
-    # ignored, and Python then raises no KeyboardInterrupt for it.
-    previous = {signum: signal.signal(signum, _raise_keyboard_interrupt)
-                for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-      self.start()
-      return self.wait()
-    except KeyboardInterrupt:
-      self._echo('[launcher] interrupted; stopping every role...')
-      self.stop()
-      self._echo_new_lines()
-      status = self.learner.exit_status
-      return status if status not in (None, 0) else 130
-    finally:
-      self.stop()
-      for signum, handler in previous.items():
-        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+    with interrupts_raised():
+      try:
+        self.start()
+        return self.wait()
+      except KeyboardInterrupt:
+        self._echo('[launcher] interrupted; stopping every role...')
+        self.stop()
+        self._echo_new_lines()
+        status = self.learner.exit_status
+        return status if status not in (None, 0) else 130
+      finally:
+        self.stop()
 
   def stop(self) -> None:
     """SIGTERM to every running role (server last), SIGKILL after the timeout.
@@ -236,7 +231,7 @@ class Launcher:
     Ctrl-C and SIGTERM are reported, not raised, until it returns.
     """
     others = [r for r in self.roles if r is not self.server]
-    with _signals_reported(self._report_signal_while_stopping):
+    with signals_reported(self._report_signal_while_stopping):
       self._terminate(others)
       self._terminate([self.server])
     for role in self.roles:
@@ -276,12 +271,28 @@ class Launcher:
     role.exit_reported = True
     self._echo(f'[launcher] {role.name} exited with status {role.exit_status}; last lines of '
                f'{role.log_path}:')
-    for line in _last_lines(role.log_path, 10):
+    for line in last_lines(role.log_path, 10):
       self._echo(f'    {line}')
 
 
 @contextlib.contextmanager
-def _signals_reported(report: Callable[[], None]) -> Iterator[None]:
+def interrupts_raised() -> Iterator[None]:
+  """Within the block SIGINT and SIGTERM raise KeyboardInterrupt.
+
+  SIGINT explicitly too: a launcher started in the background by a shell inherits SIGINT
+  ignored, and Python then raises no KeyboardInterrupt for it.
+  """
+  previous = {signum: signal.signal(signum, _raise_keyboard_interrupt)
+              for signum in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield
+  finally:
+    for signum, handler in previous.items():
+      signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+@contextlib.contextmanager
+def signals_reported(report: Callable[[], None]) -> Iterator[None]:
   """Within the block SIGINT and SIGTERM call `report` instead of interrupting it.
 
   Signal handlers belong to the main thread; elsewhere the block runs unchanged.
@@ -304,7 +315,7 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
   raise KeyboardInterrupt
 
 
-def _last_lines(path: str, count: int) -> List[str]:
+def last_lines(path: str, count: int) -> List[str]:
   if not os.path.exists(path):
     return []
   with open(path, errors='replace') as f:

@@ -53,7 +53,8 @@ def run_learner(root_dir: str, replay_server_address: str,
                 push_period: int = 10,
                 progress_interval_s: float = 10.0,
                 server_timeout_s: float = DEFAULT_SERVER_TIMEOUT_S,
-                sample_timeout_s: float = 2.0) -> Dict:
+                sample_timeout_s: float = 2.0,
+                stop: Optional[StopSignal] = None) -> Dict:
   """Trains from the replay server until `num_train_steps`; resumes from `root_dir`.
 
   Args:
@@ -65,6 +66,8 @@ def run_learner(root_dir: str, replay_server_address: str,
     server_timeout_s: how long to wait for the replay server at start.
     sample_timeout_s: a train call whose sample waits this long on the rate limiter (no
       inserts) returns early, so that a stop request is seen.
+    stop: the stop request to watch (default: SIGTERM and SIGINT, from the moment training
+      can start; before, a signal just ends the process).
 
   Returns:
     The summary (also printed as a `[learner] summary` JSON line).
@@ -104,7 +107,7 @@ def run_learner(root_dir: str, replay_server_address: str,
   env_steps = publish()
   log(ROLE, f'{"resumed from its checkpoint at" if resumed else "starting at"} train_step '
       f'{trainer.train_step}/{target}; replay items {replay.num_items}, env_steps {env_steps}')
-  stop = StopSignal(ROLE)  # from here on a stop saves a checkpoint; before, it just exits
+  stop = stop or StopSignal(ROLE)  # from here on a stop saves a checkpoint; before, it exits
   _wait_for_initial_items(replay, _items_to_start(settings, state.unroll_length), stop)
 
   meter = RateMeter(trainer.writer, env_steps, trainer.train_step)

@@ -18,7 +18,7 @@ and sample counts).
 """
 
 import time
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 import gin
 import reverb
@@ -58,8 +58,15 @@ def make_distributed_replay_table(settings: RunSettings,
   return replay_lib.make_replay_table(settings.replay_capacity, rate_limiter=limiter)
 
 
-def run_replay_server(root_dir: str, port: int) -> None:
-  """Serves the replay and the weights tables on `port` until SIGTERM or SIGINT."""
+class ReplayService(NamedTuple):
+  """A started replay server and a one-line description of its tables."""
+  server: reverb.Server
+  describe: Callable[[], str]
+
+
+def start_replay_server(root_dir: str, port: Optional[int] = None) -> ReplayService:
+  """Builds the tables from gin, restores the latest checkpoint and serves on `port`
+  (default: a free one, `server.port`)."""
   settings = RunSettings.from_gin()
   seed_everything(settings.seed)
   folder = RunFolder(root_dir)
@@ -67,18 +74,25 @@ def run_replay_server(root_dir: str, port: int) -> None:
   replay_table = (replay_lib.make_unroll_queue(settings.replay_capacity)
                   if state.learns_from_unrolls else make_distributed_replay_table(settings))
   tables = [replay_table, PolicyWeights(state).make_table()]
-  stop = StopSignal(ROLE)
   folder.create()
   server = replay_lib.make_server(tables, folder.replay_dir, port)
   client = reverb.Client(f'localhost:{server.port}')
-  describe = lambda: _describe(client, replay_table.name)
-  log(ROLE, f'serving on port {server.port}; {describe()}; checkpoints in {folder.replay_dir}')
+  service = ReplayService(server, lambda: _describe(client, replay_table.name))
+  log(ROLE, f'serving on port {server.port}; {service.describe()}; checkpoints in '
+      f'{folder.replay_dir}')
+  return service
+
+
+def run_replay_server(root_dir: str, port: int) -> None:
+  """Serves the replay and the weights tables on `port` until SIGTERM or SIGINT."""
+  stop = StopSignal(ROLE)
+  service = start_replay_server(root_dir, port)
   try:
     while not stop.requested:
       time.sleep(0.5)
   finally:
-    log(ROLE, f'stopping; {describe()}')
-    server.stop()
+    log(ROLE, f'stopping; {service.describe()}')
+    service.server.stop()
 
 
 def _describe(client: reverb.Client, table_name: str) -> str:

@@ -2,6 +2,7 @@
 
 import signal
 import sys
+import threading
 
 
 class StopSignal:
@@ -12,14 +13,25 @@ class StopSignal:
   one until it returns (the learner's samples time out for that reason). Once the handler has
   run, a second signal takes the default action: the process ends at once, without a
   checkpoint.
+
+  Outside the main thread (a role run by a Ray actor, `tf_aql.distributed.ray_engine`) no
+  handler is installed: the owner stops the role with `request()`.
   """
 
   def __init__(self, role: str):
     self._role = role
     self.requested = False
     self.signal_name = None
-    for signum in (signal.SIGTERM, signal.SIGINT):
-      signal.signal(signum, self._handle)
+    if threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, self._handle)
+
+  def request(self, reason: str) -> None:
+    """Asks the role to stop after its current step, as the first signal would."""
+    self.requested = True
+    self.signal_name = reason
+    print(f'[{self._role}] {reason}: stopping after the current step.', file=sys.stderr,
+          flush=True)
 
   def _handle(self, signum: int, frame: object) -> None:
     del frame
