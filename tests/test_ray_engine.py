@@ -7,6 +7,8 @@ shuts the cluster down and the tests check that no Ray or role process is left.
 """
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import psutil
@@ -18,7 +20,7 @@ import tensorflow as tf
 from tf_aql.distributed.ray_engine import RayLauncher
 from tf_aql.replay import TABLE_NAME
 
-from test_distributed import AQL, FAST, SMOKE, read_jsonl, wait_for
+from test_distributed import AQL, FAST, LAUNCH, SMOKE, read_jsonl, wait_for
 
 COLLECTOR_RESOURCES = {'CPU': 1, 'actor_node': 1}
 
@@ -116,6 +118,32 @@ class RayEngineTest(tf.test.TestCase):
     self.assertEqual(status, 0, '\n'.join(self.console))
     self.assertIn('[learner] done', '\n'.join(self.console))
     self.assert_nothing_left()
+
+
+class RayCommandLineTest(tf.test.TestCase):
+
+  def test_ctrl_c_checkpoints_and_leaves_no_process(self):
+    """launch.py --engine=ray on its own Ray instance: Ctrl-C mid-run exits 130 after the
+    learner's checkpoint, and the Ray instance goes with it."""
+    self.assertEmpty(ray_processes(), 'Ray processes were running before the test')
+    root_dir = os.path.join(self.get_temp_dir(), 'ctrl_c')
+    bindings = [f'--gin_bindings={b}' for b in FAST + ['train_eval.num_env_steps = 100_000']]
+    process = subprocess.Popen(
+        [sys.executable, LAUNCH, '--engine=ray', f'--root_dir={root_dir}', '--num_collectors=1',
+         '--noevaluator', f'--gin_file={AQL}', f'--gin_file={SMOKE}', *bindings],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+      learner_log = os.path.join(root_dir, 'logs', 'learner.log')
+      wait_for(lambda: os.path.exists(learner_log) and 'train/s' in open(learner_log).read(),
+               240, 'the learner to train')
+      process.send_signal(signal.SIGINT)
+      console, _ = process.communicate(timeout=120)
+    finally:
+      if process.poll() is None:
+        process.kill()
+    self.assertEqual(process.returncode, 130, console)
+    self.assertIn('checkpoint saved', open(learner_log).read())
+    wait_for(lambda: not ray_processes(), 30, 'every Ray process to exit')
 
 
 if __name__ == '__main__':
