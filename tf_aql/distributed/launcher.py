@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, TextIO
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 import portpicker
 
@@ -94,7 +94,40 @@ class LogTail:
     return [line.rstrip('\r') for line in lines]
 
 
-class Launcher:
+class SupervisedRun:
+  """What both launchers share: `run` = start, wait, stop; Ctrl-C and SIGTERM stop every role.
+
+  Subclasses define start(), wait() -> exit status, stop(), _echo(line), _echo_new_lines().
+  """
+  start_errors: Tuple[type, ...] = ()  # errors of start() that mean bad input (exit 2)
+
+  def _prepare(self) -> None:
+    """Runs before the launcher's signal handlers are installed."""
+
+  def _interrupted_status(self) -> int:
+    return 130
+
+  def run(self) -> int:
+    """Starts, supervises and stops; Ctrl-C and SIGTERM stop every role."""
+    self._prepare()
+    with interrupts_raised():
+      try:
+        self.start()
+        return self.wait()
+      except KeyboardInterrupt:
+        self._echo('[launcher] interrupted; stopping every role...')
+        self.stop()
+        self._echo_new_lines()
+        return self._interrupted_status()
+      except self.start_errors as error:  # pylint: disable=catching-non-exception
+        self._echo(f'error: {error}')
+        self.stop()
+        return 2
+      finally:
+        self.stop()
+
+
+class Launcher(SupervisedRun):
   """Starts and supervises the roles of one run on this machine."""
 
   def __init__(self, root_dir: str, num_collectors: int, gin_files: Sequence[str],
@@ -210,20 +243,9 @@ class Launcher:
       self._echo(f'[launcher] restarting {role.name} in {self._restart_delay_s:g} s '
                  f'({role.restarts + 1}/{self._max_collector_restarts}).')
 
-  def run(self) -> int:
-    """Starts, supervises and stops; Ctrl-C and SIGTERM stop every role."""
-    with interrupts_raised():
-      try:
-        self.start()
-        return self.wait()
-      except KeyboardInterrupt:
-        self._echo('[launcher] interrupted; stopping every role...')
-        self.stop()
-        self._echo_new_lines()
-        status = self.learner.exit_status
-        return status if status not in (None, 0) else 130
-      finally:
-        self.stop()
+  def _interrupted_status(self) -> int:
+    status = self.learner.exit_status
+    return status if status not in (None, 0) else 130
 
   def stop(self) -> None:
     """SIGTERM to every running role (server last), SIGKILL after the timeout.

@@ -215,8 +215,9 @@ def _options(resources: Dict[str, float]) -> Dict:
   return options
 
 
-class RayLauncher:
+class RayLauncher(local_launcher.SupervisedRun):
   """Starts and supervises the roles of one run as Ray actors (see the module docstring)."""
+  start_errors = (RayEngineError,)
 
   def __init__(self, root_dir: str, num_collectors: int, gin_files: Sequence[str],
                gin_bindings: Sequence[str] = (), num_train_steps: Optional[int] = None,
@@ -366,24 +367,8 @@ class RayLauncher:
     for line in local_launcher.last_lines(os.path.join(self.logs_dir, f'{name}.log'), 10):
       self._echo(f'    {line}')
 
-  def run(self) -> int:
-    """Starts, supervises and stops; Ctrl-C and SIGTERM stop every role."""
-    self._connect()  # first: ray.init installs its own SIGTERM handler, which this replaces
-    with local_launcher.interrupts_raised():
-      try:
-        self.start()
-        return self.wait()
-      except KeyboardInterrupt:
-        self._echo('[launcher] interrupted; stopping every role...')
-        self.stop()
-        self._echo_new_lines()
-        return 130
-      except RayEngineError as error:
-        self._echo(f'error: {error}')
-        self.stop()
-        return 2
-      finally:
-        self.stop()
+  def _prepare(self) -> None:
+    self._connect()  # before the launcher's handlers: ray.init installs its own for SIGTERM
 
   def stop(self) -> None:
     """Asks the learner to checkpoint and stop; kills the other roles, the server last."""
