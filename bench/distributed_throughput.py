@@ -7,7 +7,8 @@ launcher starts, `RayLauncher`), and reads the
 learner's `[learner] summary` line: environment steps (the replay table's inserts) and train
 steps per second, measured from the end of the learner's first train call (after tracing) to
 its last; `startup_seconds` is the rest of the launcher's wall time (starting the roles,
-tracing, stopping). Two rate-limiter settings per K:
+tracing, stopping); `peak_rss_mb` is each role's peak resident memory (sampled every 0.5 s).
+Two rate-limiter settings per K:
 
   ratio      the shipped limiter: samples_per_insert = train_eval.samples_per_insert, so
              collection can only run `error_buffer` ahead of learning (what training sees);
@@ -29,6 +30,7 @@ import json  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import re
 import shutil
 import tempfile
+import threading
 import time
 
 from absl import app
@@ -61,11 +63,41 @@ def make_launcher(engine: str, root_dir: str, num_collectors: int, limiter: str)
   return RayLauncher(*args, with_evaluator=False, echo=lambda line: None)
 
 
+def role_pids(launcher) -> dict:
+  """{role name: pid} of the roles running now."""
+  if isinstance(launcher, Launcher):
+    return {role.name: role.process.pid for role in launcher.roles if role.running}
+  return {name: where['pid'] for name, where in dict(launcher.placement).items()}
+
+
+class PeakRss(threading.Thread):
+  """Samples the roles' resident memory every 0.5 s; `peak_mb` holds the maxima."""
+
+  def __init__(self, launcher):
+    super().__init__(daemon=True)
+    self._launcher = launcher
+    self.peak_mb = {}
+    self.done = threading.Event()
+
+  def run(self):
+    import psutil  # pylint: disable=g-import-not-at-top
+    while not self.done.wait(0.5):
+      for name, pid in role_pids(self._launcher).items():
+        try:
+          rss = psutil.Process(pid).memory_info().rss / 2**20
+        except psutil.Error:
+          continue
+        self.peak_mb[name] = round(max(self.peak_mb.get(name, 0.0), rss))
+
+
 def measure(engine: str, num_collectors: int, limiter: str) -> dict:
   root_dir = tempfile.mkdtemp(prefix=f'dist_{engine}_k{num_collectors}_{limiter}_')
   start = time.time()
   launcher = make_launcher(engine, root_dir, num_collectors, limiter)
+  sampler = PeakRss(launcher)
+  sampler.start()
   status = launcher.run()
+  sampler.done.set()
   with open(os.path.join(root_dir, 'logs', 'learner.log'), errors='replace') as f:
     match = re.search(r'\[learner\] summary (\{.*\})', f.read())
   summary = json.loads(match.group(1)) if match else {}
@@ -73,7 +105,8 @@ def measure(engine: str, num_collectors: int, limiter: str) -> dict:
   seconds = time.time() - start
   return {'engine': engine, 'num_collectors': num_collectors, 'limiter': limiter,
           'exit_status': status, 'launcher_seconds': round(seconds, 1),
-          'startup_seconds': round(seconds - summary.get('session_seconds', 0.0), 1), **summary}
+          'startup_seconds': round(seconds - summary.get('session_seconds', 0.0), 1),
+          'peak_rss_mb': sampler.peak_mb, **summary}
 
 
 def main(argv):

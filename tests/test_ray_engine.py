@@ -72,7 +72,7 @@ class RayEngineTest(tf.test.TestCase):
     launcher = self.launcher(1_000)
     status = launcher.run()
     self.assertEqual(status, 0, '\n'.join(self.console))
-    placement = launcher.placement
+    placement = {name: where['node_id'] for name, where in launcher.placement.items()}
     head = placement['learner']
     self.assertEqual(placement['replay_server'], head)
     self.assertNotEqual(self.actor_node.node_id, head)

@@ -22,8 +22,9 @@ stays the data plane; Ray starts, places, restarts and stops the processes:
   `=====` header per start or restart); the launcher shows the learner's and the evaluator's
   lines, errors and restarts, as the local launcher does.
 - **Stop.** At the end of training, on Ctrl-C or SIGTERM: the learner is asked to stop (it
-  checkpoints first), collectors and the evaluator are killed, the server last; a Ray instance
-  the launcher started is shut down with its workers. The exit status is the learner's.
+  checkpoints, and the server with it), then the Ray job ends, which ends every other actor; a
+  Ray instance the launcher started is shut down with its workers. The exit status is the
+  learner's.
 
 On a cluster every node needs this repository at the same path and the same Python stack; the
 run folder should be on a file system every node sees (collectors write their rows there).
@@ -112,11 +113,6 @@ class ReplayServerActor:
   def where(self) -> Dict:
     return _where()
 
-  def stop(self) -> None:
-    if self._service is not None:
-      print(f'[replay_server] stopping; {self._service.describe()}', flush=True)
-      self._service.server.stop()
-      self._service = None
 
 
 class RoleActor:
@@ -130,22 +126,16 @@ class RoleActor:
 
   def __init__(self, name: str, root_dir: str, gin_files: Sequence[str],
                gin_bindings: Sequence[str]):
-    from tf_aql import cli  # pylint: disable=g-import-not-at-top
     restarted = ray.get_runtime_context().was_current_actor_reconstructed
     _log_to(os.path.join(root_dir, 'logs', f'{name}.log'),
             f'{name} (Ray actor' + (', restarted by Ray)' if restarted else ')'))
     self._name = name
     self._root_dir = root_dir
+    self._gin = (gin_files, gin_bindings)  # parsed in `run`, so that placement is quick
     self._stop = None
     self._stop_requested = False
-    self.error = None
     if restarted:
       print(f'[{name.replace("_", " ")}] restarted by Ray (pid {os.getpid()})', flush=True)
-    try:
-      cli.parse_gin(gin_files, gin_bindings)
-    except TfAqlError as error:
-      self.error = str(error).splitlines()[0]
-      print(f'error: {self.error}', flush=True)
 
   def where(self) -> Dict:
     return _where()
@@ -163,14 +153,15 @@ class RoleActor:
 
   def run(self, role: str, server, **kwargs) -> Dict:
     """Runs `role` ('collector', 'learner' or 'evaluator') against `server`'s address."""
-    if self.error is not None:
-      return {'status': 2, 'error': self.error, 'result': None}
-    from tf_aql.distributed.stop_signal import StopSignal  # pylint: disable=g-import-not-at-top
+    # pylint: disable=g-import-not-at-top
+    from tf_aql import cli
+    from tf_aql.distributed.stop_signal import StopSignal
     self._stop = StopSignal(self._name.replace('_', ' '))
     if self._stop_requested:
       self._stop.request('stop requested by the launcher')
-    run_role = self._role_function(role, **kwargs)
     try:
+      cli.parse_gin(*self._gin)
+      run_role = self._role_function(role, **kwargs)
       return {'status': 0, 'error': None, 'result': self._run_rejoining(run_role, server)}
     except TfAqlError as error:
       message = str(error).splitlines()[0]
@@ -244,7 +235,7 @@ class RayLauncher(local_launcher.SupervisedRun):
     self._echo = echo
     self.server = self.learner = self.evaluator = None
     self.collectors: List = []
-    self.placement: Dict[str, str] = {}  # role name -> Ray node id, once started
+    self.placement: Dict[str, Dict] = {}  # role name -> {pid, node_id, node_ip}, once started
     self._refs: Dict[str, ray.ObjectRef] = {}
     self._reported: set = set()
     self._tails: Dict[str, local_launcher.LogTail] = {}
@@ -292,28 +283,30 @@ class RayLauncher(local_launcher.SupervisedRun):
     self.server = ray.remote(ReplayServerActor).options(
         num_cpus=0, scheduling_strategy=on_learner_node, max_restarts=self._max_server_restarts,
         max_task_retries=-1).remote(self.root_dir, port, *self._gin)
-    error = ray.get(self.server.startup_error.remote())
-    if error is not None:
-      raise RayEngineError(error)
-    address = ray.get(self.server.address.remote())
     self.collectors = [role_actor.options(
         max_concurrency=2, scheduling_strategy='SPREAD', max_restarts=self._max_collector_restarts,
         max_task_retries=-1, **_options(self._collector_resources)).remote(
             f'collector_{k}', self.root_dir, *self._gin) for k in range(self._num_collectors)]
-    self._refs['learner'] = self.learner.run.remote(
-        'learner', self.server, num_train_steps=self._num_train_steps)
-    for k, collector in enumerate(self.collectors):
-      self._refs[f'collector_{k}'] = collector.run.remote('collector', self.server, task_id=k)
     if self._with_evaluator:
       self.evaluator = role_actor.options(
           num_cpus=0, max_concurrency=2,
           scheduling_strategy=NodeAffinitySchedulingStrategy(learner_node, soft=True)).remote(
               'evaluator', self.root_dir, *self._gin)
+    # Every role starts at once; each waits for the server's address through Ray.
+    self._refs['learner'] = self.learner.run.remote(
+        'learner', self.server, num_train_steps=self._num_train_steps)
+    for k, collector in enumerate(self.collectors):
+      self._refs[f'collector_{k}'] = collector.run.remote('collector', self.server, task_id=k)
+    if self.evaluator is not None:
       self._refs['evaluator'] = self.evaluator.run.remote('evaluator', self.server)
+    error = ray.get(self.server.startup_error.remote())
+    if error is not None:
+      raise RayEngineError(error)
+    address = ray.get(self.server.address.remote())
     actors = {'learner': self.learner, 'replay_server': self.server,
               **{f'collector_{k}': c for k, c in enumerate(self.collectors)}}
     wheres = dict(zip(actors, ray.get([actor.where.remote() for actor in actors.values()])))
-    self.placement = {name: where['node_id'] for name, where in wheres.items()}
+    self.placement = wheres
     nodes = sorted({wheres[f'collector_{k}']['node_ip'] for k in range(len(self.collectors))})
     self._echo(f'[launcher] Ray: replay server at {address} with the learner; '
                f'{len(self.collectors)} collector(s) on {", ".join(nodes)}; logs in '
@@ -371,7 +364,7 @@ class RayLauncher(local_launcher.SupervisedRun):
     self._connect()  # before the launcher's handlers: ray.init installs its own for SIGTERM
 
   def stop(self) -> None:
-    """Asks the learner to checkpoint and stop; kills the other roles, the server last."""
+    """Asks the learner to checkpoint and stop, then ends every other role."""
     if not ray.is_initialized():
       return
     with local_launcher.signals_reported(self._report_signal_while_stopping):
@@ -381,18 +374,12 @@ class RayLauncher(local_launcher.SupervisedRun):
           self._echo(f'[launcher] the learner did not stop within {self._stop_timeout_s:g} s; '
                      'killing it.')
           ray.kill(self.learner, no_restart=True)
-      for actor in self.collectors + [self.evaluator]:
-        if actor is not None:
-          actor.stop.remote()  # no rejoining once the server stops
-      if self.server is not None:
-        try:
-          ray.get(self.server.stop.remote(), timeout=10)
-        except ray.exceptions.RayError:
-          pass
       self.server = self.learner = self.evaluator = None
       self.collectors = []
-      # Ends this Ray job: Ray kills its actors (collectors and evaluator included) and stops a
-      # Ray instance this launcher started; a cluster keeps running.
+      # Ends this Ray job: Ray kills its actors (collectors, evaluator, then-idle server: the
+      # learner's last checkpoint checkpointed the replay) and stops a Ray instance this
+      # launcher started; a cluster keeps running. (A Reverb server's own stop would wait for
+      # the collectors' open streams.)
       ray.shutdown()
 
   def _report_signal_while_stopping(self) -> None:
