@@ -38,8 +38,10 @@ def tf_aql_knobs():
       continue
     target = configurable.wrapped
     signature = inspect.signature(target.__init__ if inspect.isclass(target) else target)
+    denied = set(configurable.denylist or ())  # e.g. run_learner's `stop`, a Python object
     knobs += [(configurable.name, p) for p in signature.parameters
-              if p not in SUPPLIED_BY_CODE and f'{configurable.name}.{p}' not in SUPPLIED_BY_CODE_FOR]
+              if p not in SUPPLIED_BY_CODE and p not in denied and
+              f'{configurable.name}.{p}' not in SUPPLIED_BY_CODE_FOR]
   return knobs
 
 

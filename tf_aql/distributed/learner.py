@@ -47,7 +47,7 @@ from tf_aql.train_loop import next_multiple
 ROLE = 'learner'
 
 
-@gin.configurable
+@gin.configurable(denylist=['stop'])  # a Python object, not a setting
 def run_learner(root_dir: str, replay_server_address: str,
                 num_train_steps: Optional[int] = None,
                 push_period: int = 10,
