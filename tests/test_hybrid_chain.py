@@ -10,6 +10,8 @@ import tf_aql.environments  # pylint: disable=unused-import  # Registers the ids
 from tf_aql.environments import hybrid_chain
 from tf_aql.environments import synthetic
 
+from random_return import assert_random_return_matches
+
 
 def _split_observation(observation: np.ndarray, num_choices: int, num_values: int):
   """(t int [D], w float32 [C]) from an observation [D * B + C]."""
@@ -123,17 +125,7 @@ class HybridChainTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(hybrid_chain.HybridChainEnv(2, 5, 3).random_return(), 431 / 96)
 
   def test_random_actions_in_env_average_the_documented_value(self):
-    env = hybrid_chain.HybridChainEnv(3, 5, 2, episode_length=10)
-    env.reset(seed=4)
-    env.action_space.seed(4)
-    rewards = []
-    for _ in range(3000):
-      _, reward, _, truncated, _ = env.step(env.action_space.sample())
-      rewards.append(reward)
-      if truncated:
-        env.reset()
-    self.assertAllClose(np.mean(rewards) * 10, env.random_return(),
-                        atol=4 * 10 * np.std(rewards) / np.sqrt(len(rewards)))
+    assert_random_return_matches(self, hybrid_chain.HybridChainEnv(3, 5, 2, episode_length=10))
 
   def test_num_choices_is_exact(self):
     self.assertEqual(hybrid_chain.hybrid_chain_num_choices(20, 10), 10**20)

@@ -12,6 +12,8 @@ import tensorflow as tf
 from tf_aql.environments import load
 from tf_aql.environments import synthetic
 
+from random_return import assert_random_return_matches, uniform_rewards
+
 
 def _all_actions(num_sub_actions: int, num_values: int) -> np.ndarray:
   """Every joint action, int64 [B**D, D]."""
@@ -124,15 +126,8 @@ class SubActionChainTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(('reflect', 5, 4), ('reflect', 3, 5), ('add', 5, 4), ('add', 3, 10))
   def test_random_actions_average_one_over_num_values(self, rule, num_sub_actions, num_values):
     env = synthetic.SubActionChainEnv(num_sub_actions, num_values, episode_length=10, rule=rule)
-    env.reset(seed=3)
-    env.action_space.seed(3)
     num_steps = 4000
-    rewards = []
-    for _ in range(num_steps):
-      _, reward, _, truncated, _ = env.step(env.action_space.sample())
-      rewards.append(reward)
-      if truncated:
-        env.reset()
+    rewards = uniform_rewards(env, num_steps, seed=3)
     p = 1.0 / num_values
     std_error = np.sqrt(p * (1 - p) / num_sub_actions / num_steps)  # r = Binomial(D, p) / D.
     self.assertAllClose(np.mean(rewards), p, atol=4 * std_error)
@@ -224,17 +219,7 @@ class ContinuousChainTest(tf.test.TestCase, parameterized.TestCase):
                         atol=4 * 10 * rewards.std() / np.sqrt(num_draws))
 
   def test_random_actions_in_env_average_the_documented_value(self):
-    env = synthetic.ContinuousChainEnv(6, episode_length=10)
-    env.reset(seed=4)
-    env.action_space.seed(4)
-    rewards = []
-    for _ in range(3000):
-      _, reward, _, truncated, _ = env.step(env.action_space.sample())
-      rewards.append(reward)
-      if truncated:
-        env.reset()
-    self.assertAllClose(np.mean(rewards) * 10, env.random_return(),
-                        atol=4 * 10 * np.std(rewards) / np.sqrt(len(rewards)))
+    assert_random_return_matches(self, synthetic.ContinuousChainEnv(6, episode_length=10))
 
   def test_best_of_uniform_between_random_and_optimal(self):
     env = synthetic.ContinuousChainEnv(3)
