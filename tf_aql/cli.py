@@ -104,8 +104,7 @@ def run_user_command(command: Callable[[], None]) -> None:
   try:
     command()
   except TfAqlError as error:
-    # gin appends 'In call to configurable ...' lines to errors raised inside configurables.
-    print(f'error: {str(error).splitlines()[0]}', file=sys.stderr)
+    print(f'error: {error.user_message}', file=sys.stderr)
     sys.exit(2)
   except KeyboardInterrupt:
     print('Interrupted; run the same command again to resume from the last checkpoint.',

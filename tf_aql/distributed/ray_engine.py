@@ -50,15 +50,20 @@ class RayEngineError(TfAqlError):
   """A role could not start under Ray (bad input, or a resource no node has)."""
 
 
-def _log_to(path: str, header: str) -> None:
-  """Sends this process's stdout and stderr (Python's and native code's) to `path`."""
+def _log_to_role_log(root_dir: str, name: str) -> bool:
+  """Sends this actor process's stdout and stderr (Python's and native code's) to
+  `<root_dir>/logs/<name>.log` after a '=====' header; returns whether Ray restarted it."""
+  restarted = ray.get_runtime_context().was_current_actor_reconstructed
+  path = os.path.join(root_dir, 'logs', f'{name}.log')
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, 'a') as f:
-    f.write(f'===== {time.strftime("%Y-%m-%d %H:%M:%S")} {header}\n')
+    f.write(f'===== {time.strftime("%Y-%m-%d %H:%M:%S")} {name} (Ray actor'
+            f'{", restarted by Ray" if restarted else ""})\n')
   fd = os.open(path, os.O_WRONLY | os.O_APPEND)
   os.dup2(fd, 1)
   os.dup2(fd, 2)
   os.close(fd)
+  return restarted
 
 
 def _where() -> Dict:
@@ -83,9 +88,7 @@ class ReplayServerActor:
                gin_bindings: Sequence[str]):
     from tf_aql import cli  # pylint: disable=g-import-not-at-top
     from tf_aql.distributed.replay_server import start_replay_server  # pylint: disable=g-import-not-at-top
-    restarted = ray.get_runtime_context().was_current_actor_reconstructed
-    _log_to(os.path.join(root_dir, 'logs', 'replay_server.log'),
-            'replay server (Ray actor' + (', restarted by Ray)' if restarted else ')'))
+    restarted = _log_to_role_log(root_dir, 'replay_server')
     self.error = None
     self._service = None
     try:
@@ -94,7 +97,7 @@ class ReplayServerActor:
       # writers, the learner's sampler and the weights' readers resume by themselves.
       self._service = start_replay_server(root_dir, port)
     except TfAqlError as error:
-      self.error = str(error).splitlines()[0]
+      self.error = error.user_message
       print(f'error: {self.error}', flush=True)
       return
     self._address = f'{ray.util.get_node_ip_address()}:{self._service.server.port}'
@@ -114,7 +117,6 @@ class ReplayServerActor:
     return _where()
 
 
-
 class RoleActor:
   """A collector, the learner or the evaluator in a Ray actor.
 
@@ -126,16 +128,14 @@ class RoleActor:
 
   def __init__(self, name: str, root_dir: str, gin_files: Sequence[str],
                gin_bindings: Sequence[str]):
-    restarted = ray.get_runtime_context().was_current_actor_reconstructed
-    _log_to(os.path.join(root_dir, 'logs', f'{name}.log'),
-            f'{name} (Ray actor' + (', restarted by Ray)' if restarted else ')'))
-    self._name = name
+    restarted = _log_to_role_log(root_dir, name)
+    self._label = name.replace('_', ' ')  # 'collector 0', as in the role's own lines
     self._root_dir = root_dir
     self._gin = (gin_files, gin_bindings)  # parsed in `run`, so that placement is quick
     self._stop = None
     self._stop_requested = False
     if restarted:
-      print(f'[{name.replace("_", " ")}] restarted by Ray (pid {os.getpid()})', flush=True)
+      print(f'[{self._label}] restarted by Ray (pid {os.getpid()})', flush=True)
 
   def where(self) -> Dict:
     return _where()
@@ -156,7 +156,7 @@ class RoleActor:
     # pylint: disable=g-import-not-at-top
     from tf_aql import cli
     from tf_aql.distributed.stop_signal import StopSignal
-    self._stop = StopSignal(self._name.replace('_', ' '))
+    self._stop = StopSignal(self._label)
     if self._stop_requested:
       self._stop.request('stop requested by the launcher')
     try:
@@ -164,9 +164,8 @@ class RoleActor:
       run_role = self._role_function(role, **kwargs)
       return {'status': 0, 'error': None, 'result': self._run_rejoining(run_role, server)}
     except TfAqlError as error:
-      message = str(error).splitlines()[0]
-      print(f'error: {message}', flush=True)
-      return {'status': 2, 'error': message, 'result': None}
+      print(f'error: {error.user_message}', flush=True)
+      return {'status': 2, 'error': error.user_message, 'result': None}
     except KeyboardInterrupt:
       return {'status': 130, 'error': None, 'result': None}
 
@@ -193,7 +192,7 @@ class RoleActor:
       except Exception as error:  # pylint: disable=broad-except
         if self._stop.requested or _answers(address):
           raise
-        print(f'[{self._name.replace("_", " ")}] lost the replay server at {address} '
+        print(f'[{self._label}] lost the replay server at {address} '
               f'({type(error).__name__}); joining again once Ray has restarted it', flush=True)
 
 
@@ -250,12 +249,12 @@ class RayLauncher(local_launcher.SupervisedRun):
             (['evaluator'] if self._with_evaluator else []))
 
   def _connect(self) -> None:
+    if ray.is_initialized():
+      return
     # Ray starts workers at niceness 15 by default (to keep its own daemons responsive); the
     # roles are the workload, so they run at the launcher's priority, as the local launcher's.
     runtime_env = {'env_vars': {'PYTHONPATH': REPO_ROOT, 'TF_CPP_MIN_LOG_LEVEL': '3',
                                 'PYTHONUNBUFFERED': '1', 'RAY_worker_niceness': '0'}}
-    if ray.is_initialized():
-      return
     if self._ray_address:
       ray.init(address=self._ray_address, runtime_env=runtime_env, log_to_driver=False,
                logging_level='ERROR')
@@ -330,10 +329,10 @@ class RayLauncher(local_launcher.SupervisedRun):
       self._echo_new_lines()
       for name, ref in self._refs.items():
         if name != 'learner' and name not in self._reported and ray.wait([ref], timeout=0)[0]:
-          self._report_end(name)
+          self._report_end(name, self._status(name))
     status = self._status('learner')
     if status != 0:
-      self._report_end('learner')
+      self._report_end('learner', status)
     elif 'evaluator' in self._refs:
       self._echo('[launcher] learner done; waiting for the final evaluation...')
       ray.wait([self._refs['evaluator']], timeout=self._final_eval_timeout_s)
@@ -342,6 +341,7 @@ class RayLauncher(local_launcher.SupervisedRun):
     return status
 
   def _status(self, name: str) -> int:
+    """The exit status of the finished role `name` (1 if its actor died); echoes its error."""
     try:
       outcome = ray.get(self._refs[name])
     except ray.exceptions.RayError:
@@ -350,9 +350,8 @@ class RayLauncher(local_launcher.SupervisedRun):
       self._echo(f'error: {outcome["error"]}')
     return outcome['status']
 
-  def _report_end(self, name: str) -> None:
+  def _report_end(self, name: str, status: int) -> None:
     self._reported.add(name)
-    status = self._status(name)
     if name == 'evaluator' and status == 0:
       return
     self._echo(f'[launcher] {name} ended with status {status}; last lines of '

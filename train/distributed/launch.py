@@ -12,6 +12,7 @@ Ctrl-C stops every role (the learner checkpoints first); running the same comman
 resumes. The exit status is the learner's. See docs/DISTRIBUTED.md.
 """
 
+import json
 import os
 import sys
 
@@ -19,8 +20,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
-
-import json  # pylint: disable=g-import-not-at-top
 
 from tf_aql import cli
 from tf_aql.distributed.launcher import Launcher
