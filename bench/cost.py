@@ -8,8 +8,11 @@ sampling-based Q-learner pays. This script measures, at batch 64 and the shipped
   1. learner steps/s of AQL (N=100, M=400, the proposal trained at s', one search per step;
      'aql_paper': the paper's form, trained at s with a second search; 'aql_prefix32' / 'aql_prefix128': the proposal's per-sample prefix stream at
      width 32 / 128 instead of 64; 'aql_dedup': repeated proposal samples replaced by uniform
-     ones; '*_one_critic': without the default clipped double-Q), UniformQL (M=500), QT-Opt (CEM 2x64 and 2x250),
-     DDPG and SAC (continuous only), round-robin over repeats so load drift hits all alike;
+     ones; '*_one_critic': without the default clipped double-Q; 'aql_search8' / '16' / '32':
+     the proposal's own search at 8 / 16 / all states of the batch, which matters where that
+     search runs, with `--gamma=0` or in the paper's form), UniformQL (M=500), QT-Opt (CEM 2x64
+     and 2x250), DDPG and SAC (continuous only), round-robin over repeats so load drift hits all
+     alike;
   2. the parts of an AQL step: one scoring pass critic.score [64, 500, D], proposal sampling
      (100 samples x 64 states), proposal log-prob + entropy, a full amortized search;
   3. FLOP/s of candidate scoring against a plain fp32 (and bf16) 4096^2 matmul in the same run:
@@ -68,6 +71,8 @@ flags.DEFINE_list('methods', ['aql', 'aql_paper', 'aql_prefix32', 'aql_prefix128
 flags.DEFINE_integer('batch_size', 64, 'Sequences per learner step; states per scoring pass.')
 flags.DEFINE_integer('num_sub_actions', 16, 'D of both synthetic tasks.')
 flags.DEFINE_integer('num_values', 11, 'Values per sub-action of the discrete task.')
+flags.DEFINE_float('gamma', None, 'Discount of every agent (None: the method files\' 0.99); '
+                   '0 measures the contextual-bandit step, where only AQL searches.')
 flags.DEFINE_integer('repeats', 3, 'Round-robin repeats; medians are over these.')
 flags.DEFINE_integer('steps', 5, 'Learner steps timed per method and repeat.')
 flags.DEFINE_integer('warmup', 2, 'Untimed learner steps per method (the first one traces).')
@@ -93,6 +98,12 @@ METHODS = {
     'aql_prefix32': ('gin/methods/aql.gin', ['ProposalNetwork.prefix_size = 32'], 500, True),
     'aql_prefix128': ('gin/methods/aql.gin', ['ProposalNetwork.prefix_size = 128'], 500, True),
     'aql_dedup': ('gin/methods/aql.gin', ['AmortizedSearch.deduplicate = True'], 500, True),
+    # The proposal's own search (gamma = 0 or the paper's form) at 8 / 16 states of the batch.
+    'aql_search8': ('gin/methods/aql.gin', ['AqlAgent.proposal_search_batch_size = 8'], 500, True),
+    'aql_search16': ('gin/methods/aql.gin', ['AqlAgent.proposal_search_batch_size = 16'], 500,
+                     True),
+    'aql_search32': ('gin/methods/aql.gin', ['AqlAgent.proposal_search_batch_size = None'], 500,
+                     True),
     'aql_one_critic': ('gin/methods/aql.gin', ['AqlAgent.clipped_double_q = False'], 500, True),
     'uniform_ql_one_critic': ('gin/methods/uniform_ql.gin', ['AqlAgent.clipped_double_q = False'],
                               500, True),
@@ -139,7 +150,8 @@ def build_agent(task: str, method: str):
   """(agent, py_env): the method's shipped gin file plus the common widths, via builders."""
   gin_file, bindings, _, _ = METHODS[method]
   gin.clear_config()
-  cli.parse_gin([os.path.join(REPO_ROOT, gin_file)], WIDTH_BINDINGS + bindings)
+  gamma = [] if FLAGS.gamma is None else [f'AqlAgent.gamma = {FLAGS.gamma}']
+  cli.parse_gin([os.path.join(REPO_ROOT, gin_file)], WIDTH_BINDINGS + gamma + bindings)
   env = load_env(task)
   time_step_spec = tensor_spec.from_spec(env.time_step_spec())
   action_spec = tensor_spec.from_spec(env.action_spec())

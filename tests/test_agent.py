@@ -65,13 +65,15 @@ class CountingSearch:
   def __init__(self, search):
     self._search = search
     self.calls = 0
+    self.batch_sizes = []  # the states of each call
 
   def __getattr__(self, name):
     return getattr(self._search, name)
 
-  def __call__(self, *args, **kwargs):
+  def __call__(self, score_fn, batch_size, *args, **kwargs):
     self.calls += 1
-    return self._search(*args, **kwargs)
+    self.batch_sizes.append(int(batch_size))
+    return self._search(score_fn, batch_size, *args, **kwargs)
 
 
 def huber(x):
@@ -249,6 +251,27 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
     # At s' for the target; at s only for a proposal trained at the current states.
     self.assertEqual(agent._search.calls, expected_calls)
 
+  @parameterized.named_parameters(('gamma_zero', 0.0, 'next', [2]),
+                                  ('own_search_at_s', 0.9, 'current', [3, 2]),
+                                  ('target_search_at_next_states', 0.9, 'next', [3]))
+  def test_proposal_search_batch_size(self, gamma, proposal_states, searched_states):
+    agent = make_agent(ExhaustiveSearch, use_proposal=True, gamma=gamma,
+                       proposal_states=proposal_states, proposal_entropy_weight=0.0,
+                       proposal_search_batch_size=2)
+    agent._search = CountingSearch(agent.search)
+    experience = fixed_batch(agent)
+    with_two = agent.loss(experience).extra
+    # Searches at s' (gamma > 0) see all 3 states; a search of the proposal's own the first 2.
+    self.assertEqual(agent._search.batch_sizes, searched_states)
+    agent._proposal_search_batch_size = None  # the same agent, whole batches
+    whole = agent.loss(experience).extra
+    first_two = agent.loss(tf.nest.map_structure(lambda t: t[:2], experience)).extra
+    self.assertAllClose(with_two.critic_loss, whole.critic_loss)  # the critic: all 3 rows
+    own_search = proposal_states == 'current' or gamma == 0
+    expected = first_two if own_search else whole  # the proposal: its search's states
+    self.assertAllClose(with_two.proposal_loss, expected.proposal_loss)
+    self.assertNotAllClose(whole.proposal_loss, first_two.proposal_loss)
+
   @parameterized.named_parameters(('action', 'action'), ('sub_action', 'sub_action'))
   def test_epsilon_modes_replace_whole_actions_or_single_sub_actions(self, epsilon_mode):
     spec = tensor_spec.BoundedTensorSpec([4], tf.int32, 0, 4)  # 625 actions, exact greedy
@@ -381,6 +404,10 @@ class AqlAgentTest(tf.test.TestCase, parameterized.TestCase):
   def test_amortized_search_without_proposal_is_a_clear_error(self):
     with self.assertRaisesRegex(ValueError, 'no proposal_network'):
       make_agent(AmortizedSearch, use_proposal=False)
+
+  def test_proposal_search_batch_size_below_one_is_a_clear_error(self):
+    with self.assertRaisesRegex(ValueError, 'proposal_search_batch_size must be >= 1'):
+      make_agent(AmortizedSearch, use_proposal=True, proposal_search_batch_size=0)
 
   @parameterized.named_parameters(('exhaustive', ExhaustiveSearch, False),
                                   ('amortized', AmortizedSearch, True),

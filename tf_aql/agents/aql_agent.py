@@ -15,6 +15,11 @@ replay, so the proposal still learns the search's argmax over the visited states
 step then runs one search instead of two (about half the scoring and sampling). With gamma = 0
 there is no search at s' to reuse, and the proposal is trained at s.
 
+Where the proposal needs a search of its own (at s: gamma = 0, or the paper's form),
+`proposal_search_batch_size` = b runs it at the first b of the B states only, and the proposal is
+trained at those b: b x (N + M) candidates instead of B x (N + M), the bulk of such a step. A
+proposal trained on the target's search at s' uses all B states (that search runs anyway).
+
 With `value_offset_rate` = beta the critic's values are f(s, a) + m: the network f plus a scalar
 offset m, a running mean of the TD targets (m <- m + beta (mean y - m) after every step, not a
 trained weight). With gamma > 0 the targets' common part grows toward r_mean / (1 - gamma) while
@@ -89,6 +94,7 @@ class AqlAgent(tf_agent.TFAgent):
                proposal_optimizer: Optional[types.Optimizer] = None,
                proposal_entropy_weight: types.Float = 0.01,
                proposal_states: str = 'current',
+               proposal_search_batch_size: Optional[int] = None,
                collect_mode: str = 'epsilon_greedy',
                epsilon_greedy: types.Float = 0.1,
                epsilon_mode: str = 'action',
@@ -121,6 +127,9 @@ class AqlAgent(tf_agent.TFAgent):
       proposal_states: where the proposal is trained: 'current' (at s, toward a*(s) of its own
         search with the online critic; the paper's form) or 'next' (at s', toward the a*(s')
         the target's search found; one search per learner step instead of two).
+      proposal_search_batch_size: b, the states of a batch at which a search of the proposal's
+        own runs (the first b; at s, with gamma = 0 or proposal_states='current'), the proposal
+        trained at those; None: all B. Unused where the proposal reuses the search at s'.
       collect_mode: 'epsilon_greedy' (the greedy search with epsilon uniform actions) or
         'proposal' (sample one action from the proposal).
       epsilon_greedy: probability of a uniform random action in the collection policy.
@@ -145,7 +154,7 @@ class AqlAgent(tf_agent.TFAgent):
     """
     tf.Module.__init__(self, name=name)
     self._check_arguments(search, proposal_network, collect_mode, n_step_update,
-                          proposal_states)
+                          proposal_states, proposal_search_batch_size)
     self._search = search
     self._action_space = search.action_space
     if clipped_double_q is None:
@@ -156,6 +165,7 @@ class AqlAgent(tf_agent.TFAgent):
     self._proposal_optimizer = proposal_optimizer or optimizer
     self._proposal_entropy_weight = proposal_entropy_weight
     self._proposal_states = proposal_states
+    self._proposal_search_batch_size = proposal_search_batch_size
     self._gamma = gamma
     self._n_step_update = n_step_update
     self._double_q = double_q
@@ -181,7 +191,7 @@ class AqlAgent(tf_agent.TFAgent):
 
   @staticmethod
   def _check_arguments(search, proposal_network, collect_mode, n_step_update,
-                       proposal_states) -> None:
+                       proposal_states, proposal_search_batch_size) -> None:
     if search.uses_proposal and proposal_network is None:
       raise ValueError(f'{type(search).__name__} samples from a proposal, but the agent has no '
                        'proposal_network; bind AqlAgent.proposal_network or use a search '
@@ -195,6 +205,9 @@ class AqlAgent(tf_agent.TFAgent):
     if proposal_states not in PROPOSAL_STATES:
       raise ValueError(f'Unknown proposal_states {proposal_states!r}; use one of '
                        f'{PROPOSAL_STATES}.')
+    if proposal_search_batch_size is not None and proposal_search_batch_size < 1:
+      raise ValueError('proposal_search_batch_size must be >= 1 or None, got '
+                       f'{proposal_search_batch_size}.')
 
   def _setup_networks(self, time_step_spec, action_spec, critic_network, proposal_network,
                       clipped_double_q) -> None:
@@ -309,10 +322,17 @@ class AqlAgent(tf_agent.TFAgent):
         embedding, best = next_search  # the online embedding of s' and the search at s'
       else:
         critic = self._critic_networks[0]
-        embedding = critic.embed(batch.time_steps.observation, batch.time_steps.step_type)
+        time_steps = tf.nest.map_structure(self._own_search_rows, batch.time_steps)  # [b, ...]
+        embedding = critic.embed(time_steps.observation, time_steps.step_type)
         _, best = self._argmax(critic, embedding, embedding)
       return _SearchPhase(next_q_values, tf.stop_gradient(embedding), best,
                           _stop_gradient_or_none(best.proposal_sample))
+
+  def _own_search_rows(self, tensor: tf.Tensor) -> tf.Tensor:
+    """The first `proposal_search_batch_size` rows of a [B, ...] tensor (all B when unset)."""
+    if self._proposal_search_batch_size is None:
+      return tensor
+    return tensor[:self._proposal_search_batch_size]
 
   def _loss_phase(self, batch: '_TransitionBatch', searched: '_SearchPhase', weights=None,
                   training: bool = False) -> tf_agent.LossInfo:
@@ -364,7 +384,7 @@ class AqlAgent(tf_agent.TFAgent):
     target_embeddings = [t.embed(observation, step_type) for t in self._target_critic_networks]
     chooser, chooser_embedding = self._target_critic_networks[0], target_embeddings[0]
     online_embedding = None
-    if self._double_q or self._search.uses_proposal:
+    if self._double_q or self._proposal_network is not None:  # the proposal reads it
       online_embedding = self._critic_networks[0].embed(observation, step_type)
     if self._double_q:
       chooser, chooser_embedding = self._critic_networks[0], online_embedding
