@@ -437,10 +437,11 @@ class _SearchPhase(NamedTuple):
 
   Attributes:
     next_q_values: [B], min_i Q_target_i(s', a*(s')) (zeros with gamma = 0).
-    proposal_embedding: [B, E], the embedding the proposal is trained at (s or s'); None
-      without a proposal.
-    best: the `SearchResult` the proposal is trained toward; None without a proposal.
-    proposal_sample: [B, D], a draw of mu at the same states, or None.
+    proposal_embedding: [B', E], the embedding the proposal is trained at (s or s'; B' = b
+      rows with `proposal_search_batch_size` = b and a search of the proposal's own, else B);
+      None without a proposal.
+    best: the `SearchResult` [B'] the proposal is trained toward; None without a proposal.
+    proposal_sample: [B', D], a draw of mu at the same states, or None.
   """
   next_q_values: tf.Tensor
   proposal_embedding: Optional[tf.Tensor]
