@@ -20,6 +20,7 @@ qt_opt].
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -60,6 +61,10 @@ flags.DEFINE_multi_string(
     'reference', [], "Extra reference lines for the figure, 'LABEL=VALUE' (train/plot.py "
     "--reference); the random policy's return is always drawn.")
 flags.DEFINE_string('figure', None, 'PNG of the curves (default: <out_dir>/<suite>.png).')
+flags.DEFINE_string(
+    'extend_from', None, 'An earlier --out_dir: a run missing here whose run of the same suite, '
+    'method and seed finished there starts as a copy of it (checkpoints and replay included) '
+    'and resumes to --num_env_steps, so a longer budget continues a shorter one.')
 flags.DEFINE_bool('report_only', False, 'Run nothing: tabulate and plot the finished runs.')
 flags.DEFINE_list('report_steps', [], 'Also tabulate the return (mean ± std over seeds) at '
                   'these environment steps, read from the evaluations of every run.')
@@ -117,12 +122,24 @@ def finished(path: str) -> bool:
   return os.path.exists(os.path.join(path, 'done'))
 
 
+def extend_run(method: str, seed: str, path: str) -> None:
+  """Copies the finished run of --extend_from into `path` (without its 'done' mark) when
+  `path` does not exist yet; train_eval then resumes it from its last checkpoint."""
+  if not FLAGS.extend_from or os.path.exists(path):
+    return
+  source = os.path.join(FLAGS.extend_from, FLAGS.suite, f'{method}_seed{seed}')
+  if finished(source):
+    shutil.copytree(source, path, ignore=shutil.ignore_patterns('done'))
+    print(f'[extend] {method} seed {seed}: continuing {source}', flush=True)
+
+
 def run_one(method: str, seed: str) -> None:
   path = run_dir(method, seed)
   if finished(path):
     print(f'[skip] {method} seed {seed}: already finished', flush=True)
     return
   os.makedirs(os.path.dirname(path), exist_ok=True)
+  extend_run(method, seed, path)
   start = time.time()
   print(f'[run] {method} seed {seed} -> {path}', flush=True)
   with open(path + '.log', 'w') as log:
