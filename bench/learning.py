@@ -12,7 +12,8 @@ train/plot.py.
       --variant='cdq=AqlAgent.clipped_double_q = True'   # an ablation: aql with one change
 
 Suites (method defaults in brackets): chain_1e5, chain_1e5_gamma099, chain_1e10, chain_1e20
-[aql, uniform_ql, qt_opt; exhaustive_dqn on chain_1e5], halfcheetah_discretized [aql, uniform_ql, qt_opt],
+[aql, uniform_ql, qt_opt; exhaustive_dqn on chain_1e5], halfcheetah_discretized and
+humanoid_discretized [aql, uniform_ql, qt_opt],
 pendulum_discretized [exhaustive_dqn, aql, uniform_ql], pendulum, lunar_lander_continuous,
 halfcheetah [aql, qt_opt, ddpg, sac], hybrid_small and hybrid_1e7 (Dict actions) [aql, uniform_ql,
 qt_opt].
@@ -37,6 +38,7 @@ SUITES: Dict[str, Sequence[str]] = {
     'chain_1e10': ('aql', 'uniform_ql', 'qt_opt'),
     'chain_1e20': ('aql', 'uniform_ql', 'qt_opt'),
     'halfcheetah_discretized': ('aql', 'uniform_ql', 'qt_opt'),
+    'humanoid_discretized': ('aql', 'uniform_ql', 'qt_opt'),
     'pendulum': ('aql', 'qt_opt', 'ddpg', 'sac'),
     'pendulum_discretized': ('exhaustive_dqn', 'aql', 'uniform_ql'),
     'lunar_lander_continuous': ('aql', 'qt_opt', 'ddpg', 'sac'),
