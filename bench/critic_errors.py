@@ -28,12 +28,20 @@ run folder (its latest checkpoint, restored with `tf_aql.trained_run`) and S ran
 import os
 import sys
 
-from absl import app
-from absl import flags
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from absl import app  # pylint: disable=g-import-not-at-top,g-bad-import-order
+from absl import flags
+
+from tf_aql import cli  # pylint: disable=unused-import  # Sets TF_CPP_MIN_LOG_LEVEL first.
+
+import numpy as np
+import tensorflow as tf
+from tf_agents.trajectories import time_step as ts
+
+from tf_aql.environments.synthetic import chain_rewards
+from tf_aql.policies.search_policy import proposal_and_argmax
+from tf_aql.trained_run import load_trained_run
 
 flags.DEFINE_list('run_dirs', [], 'SubActionChain run folders (each with a checkpoint).')
 flags.DEFINE_integer('num_states', 500, 'S, random contexts per run.')
@@ -49,12 +57,6 @@ COLUMNS = ('run', 'gamma', 'value offset', 'greedy reward', 'level std', 'action
 
 def run_row(root_dir: str, rng: np.random.Generator) -> dict:
   """The table's row of one run folder."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tf_agents.trajectories import time_step as ts  # pylint: disable=g-import-not-at-top
-  from tf_aql.environments.synthetic import chain_rewards  # pylint: disable=g-import-not-at-top
-  from tf_aql.policies.search_policy import proposal_and_argmax  # pylint: disable=g-import-not-at-top
-  from tf_aql.trained_run import load_trained_run  # pylint: disable=g-import-not-at-top
-
   run = load_trained_run(root_dir)
   agent = run.state.agent
   num_dims, num_values = run.env_kwargs['num_sub_actions'], run.env_kwargs['num_values']

@@ -2,7 +2,8 @@
 # The critic/target ablation on HalfCheetah-v5 discretized (11^6 actions, gamma = 0.99): AQL with
 # the shipped defaults, with the earlier defaults ('before'), and with each default changed alone
 # (no_cdq, one_hot, paper, copy) or each optional change added alone (layer_norm, obs_norm,
-# dedup, offset, offset_sq: the offset with the squared TD loss); UniformQL and QT-Opt beside it. 50,000 environment steps, seeds 0 and 1.
+# dedup, offset, offset_sq: the offset with the squared TD loss); UniformQL and QT-Opt beside it.
+# 50,000 environment steps, seeds 0 and 1.
 #
 #   nohup bash bench/halfcheetah_ablation.sh > ablation.log 2>&1 &
 #
