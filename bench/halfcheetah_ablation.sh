@@ -2,22 +2,20 @@
 # The critic/target ablation on HalfCheetah-v5 discretized (11^6 actions, gamma = 0.99): AQL with
 # the shipped defaults, with the earlier defaults ('before'), and with each default changed alone
 # (no_cdq, one_hot, paper, copy) or each optional change added alone (layer_norm, obs_norm,
-# dedup, offset, offset_sq: the offset with the squared TD loss); UniformQL and QT-Opt beside it.
+# dedup, offset, offset_sq: the offset with the squared TD loss); UniformQL and QT-Opt beside it,
+# also with offset_sq (the pair is shared by every Q-method).
 # 50,000 environment steps, seeds 0 and 1.
 #
 #   nohup bash bench/halfcheetah_ablation.sh > ablation.log 2>&1 &
 #
-# Two queues, each pinned to one core with `taskset`. Every run is bench/learning.py, so the suite
-# is resumable: started again, it skips the runs that finished and a stopped run resumes from its
-# checkpoint. The table is written to $OUT/halfcheetah_discretized.md when both queues are done;
-# `bash bench/halfcheetah_ablation.sh report` writes it from the runs finished so far, and
-# `bash bench/halfcheetah_ablation.sh queue 0` (or 1) runs one queue alone, on its core, when the
-# other core is needed for something else (`queue 0 1`: queue 0 on core 1).
+# Two queues, each pinned to one core (bench/queues.sh: resumable; `queue Q [CORE]` runs one
+# queue alone, `report` writes the table of the runs finished so far to
+# $OUT/halfcheetah_discretized.md, as the end of a whole run does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/out/halfcheetah_ablation}
 PY=${PY:-.venv/bin/python}
-mkdir -p "$OUT"
+source bench/queues.sh
 
 VARIANTS=(
   # The earlier defaults: one critic, one-hot bins, a target copy every 100 steps, the proposal
@@ -34,29 +32,21 @@ VARIANTS=(
   # The pair that measured best on the gamma-0.99 10^5 chain (docs/RESULTS.md).
   --variant="offset_sq=AqlAgent.value_offset_rate = 0.01;AqlAgent.td_errors_loss_fn = @squared_loss"
 )
-COMMON=(--suite=halfcheetah_discretized --out_dir="$OUT" --seeds=0,1 --num_env_steps=50000
-        --eval_interval=10000 --gin_bindings='train_eval.initial_collect_steps = 5000'
+COMMON=(--seeds=0,1 --num_env_steps=50000 --eval_interval=10000
+        --gin_bindings='train_eval.initial_collect_steps = 5000'
         --report_steps=10000,20000,30000,40000 "${VARIANTS[@]}")
-ALL=aql,aql+before,uniform_ql,qt_opt,aql+no_cdq,aql+one_hot,aql+layer_norm,aql+obs_norm,aql+paper,aql+dedup,aql+copy,aql+offset,aql+offset_sq
 # Queue 0 holds the rows the comparison needs first (the shipped AQL, the baselines, the lead).
-QUEUES=(aql,uniform_ql,qt_opt,aql+offset_sq,aql+before,aql+no_cdq,aql+copy
-        aql+one_hot,aql+layer_norm,aql+obs_norm,aql+paper,aql+dedup,aql+offset)
-
-if [[ "${1:-}" == report ]]; then
-  "$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
-      --output_md="$OUT/halfcheetah_discretized.md"
-  exit
-fi
-run_queue() {  # queue index [core] -> its runs, pinned to that core (default: the same number)
-  taskset -c "${2:-$1}" "$PY" bench/learning.py "${COMMON[@]}" --methods="${QUEUES[$1]}" \
-      >> "$OUT/queue_$1.log" 2>&1
+queue_0() {
+  learn "$1" halfcheetah_discretized "${COMMON[@]}" \
+      --methods=aql,uniform_ql,qt_opt,aql+offset_sq,uniform_ql+offset_sq,qt_opt+offset_sq,aql+before,aql+no_cdq,aql+copy
 }
-if [[ "${1:-}" == queue ]]; then
-  run_queue "$2" "${3:-$2}"
-  exit
-fi
-run_queue 0 &
-run_queue 1 &
-wait
-"$PY" bench/learning.py "${COMMON[@]}" --methods="$ALL" --report_only \
-    --output_md="$OUT/halfcheetah_discretized.md"
+queue_1() {
+  learn "$1" halfcheetah_discretized "${COMMON[@]}" \
+      --methods=aql+one_hot,aql+layer_norm,aql+obs_norm,aql+paper,aql+dedup,aql+offset
+}
+report() {  # one table of every row
+  REPORT_ONLY=1 learn 0 halfcheetah_discretized "${COMMON[@]}" \
+      --methods=aql,aql+before,uniform_ql,qt_opt,aql+offset_sq,uniform_ql+offset_sq,qt_opt+offset_sq,aql+no_cdq,aql+one_hot,aql+layer_norm,aql+obs_norm,aql+paper,aql+dedup,aql+copy,aql+offset
+}
+
+run_queues "$@"
