@@ -22,6 +22,7 @@ qt_opt].
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -219,8 +220,16 @@ def random_policy_return(num_episodes: int = 10) -> float:
   return float(np.mean(returns))
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+  """Turns `kill` into SystemExit, so subprocess.run stops the running train_eval.py too
+  (otherwise it keeps running, and a restarted suite would run a second one in the same folder)."""
+  del frame
+  sys.exit(128 + signum)
+
+
 def main(argv):
   del argv
+  signal.signal(signal.SIGTERM, _exit_on_sigterm)
   if FLAGS.suite not in SUITES:
     raise app.UsageError(f'Unknown suite {FLAGS.suite}; choose one of {sorted(SUITES)}.')
   methods = FLAGS.methods or list(SUITES[FLAGS.suite])
