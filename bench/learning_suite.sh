@@ -6,12 +6,12 @@
 #
 # Two queues run side by side, each pinned to one core with `taskset` (bench/queues.sh: two runs
 # on one core would halve both and make the wall times meaningless; `queue Q [CORE]` runs one
-# queue alone, `report` writes the tables of the runs finished so far). Measured on the 2-core machine of
-# docs/RESULTS.md: about 5 hours before the hybrid-action tasks were added (queue 0: 297 min,
-# queue 1: 276 min of run time; section "The whole learning suite"); the hybrid tasks add about
-# 1.5 hours to queue 0 and 1 hour to queue 1 (section "Hybrid actions"). Every run is
-# bench/learning.py, so the suite is resumable: started again, it skips the runs that finished. Logs: $OUT/queue_{0,1}.log; tables: $OUT/*.md;
-# figures: $OUT/<suite>.png.
+# queue alone, `report` writes the tables of the runs finished so far). Measured on the 2-core
+# machine of docs/RESULTS.md: about 5 hours before the hybrid-action tasks were added (queue 0:
+# 297 min, queue 1: 276 min of run time; section "The whole learning suite"); the hybrid tasks add
+# about 1.5 hours to queue 0 and 1 hour to queue 1 (section "Hybrid actions"). Every run is
+# bench/learning.py, so the suite is resumable: started again, it skips the runs that finished.
+# Logs: $OUT/queue_{0,1}.log; tables: $OUT/*.md; figures: $OUT/<suite>.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/out/suite}
