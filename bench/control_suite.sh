@@ -29,6 +29,5 @@ queue_0() {
 queue_1() {
   learn "$1" humanoid_discretized --methods=aql,uniform_ql,qt_opt "${COMMON[@]}"
 }
-report() { report_queues; }
 
 run_queues "$@"
